@@ -1,0 +1,35 @@
+# SPDX-License-Identifier: GPL-2.0
+# virtio-mem-rs: the two commands are `make run` and `make check`.
+# Kbuild reads ./Kbuild, not this file, when it builds the module.
+#
+#   KSRC=/path/to/linux-6.12.y   build a patched copy of your own source tree
+#   KDIR=/path/to/build          use your own already-built tree as it is
+#   DRIVER=c|rust                which module `run` drives (and `check` tests)
+#   CASES="plug unplug"          only these VM cases in `check`
+
+SHELL := /bin/bash
+export KSRC KDIR DRIVER CASES
+
+.PHONY: all run check setup kernel module clean
+
+all: module
+
+run:
+	@scripts/run.sh
+
+check:
+	@scripts/check.sh
+
+setup:
+	@scripts/setup.sh
+
+kernel: setup
+	@scripts/kernel.sh >/dev/null
+
+module: setup
+	@scripts/module.sh "$$(scripts/kernel.sh)"
+
+clean:
+	rm -rf results
+	find rust -name '*.o' -o -name '*.ko' -o -name '*.mod*' -o -name '.*.cmd' | xargs rm -f
+	rm -f Module.symvers modules.order rust/Module.symvers rust/modules.order

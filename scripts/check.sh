@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# `make check`: set-up, kernel (cached), module, host unit tests, VM suite.
+# Ends with one line "N passed, N failed" over all of them.
+PHASE=check
+source "$(dirname "$0")/lib.sh"
+
+RESULTS=$TOP/results/check
+rm -rf "$RESULTS"
+mkdir -p "$RESULTS"
+passed=0
+failed=0
+finish() {
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ]
+	exit $?
+}
+
+"$TOP/scripts/setup.sh"
+KBUILD=$("$TOP/scripts/kernel.sh")
+"$TOP/scripts/module.sh" "$KBUILD"
+"$TOP/scripts/initramfs.sh" "$KBUILD" "$RESULTS/initramfs.cpio.gz"
+
+# cargo test prints one "test result:" line per test binary.
+unit_tests() {
+	local manifest=$1 name=$2 log=$RESULTS/$2.log p f
+	say "host unit tests: $name"
+	if ! "$(cargo_cmd)" test --manifest-path "$manifest" >"$log" 2>&1; then
+		grep -E '^test .* FAILED|^error|panicked' "$log" | head -n 30 >&2 || true
+		say "$name: failures (log: $log)"
+	fi
+	p=$(awk '/^test result:/ { s += $4 } END { print s + 0 }' "$log")
+	f=$(awk '/^test result:/ { s += $6 } END { print s + 0 }' "$log")
+	# A crate that did not even build has no result line: one failure.
+	grep -q '^test result:' "$log" || f=1
+	say "$name: $p passed, $f failed"
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+unit_tests "$RUNNER_MANIFEST" runner-unit
+
+say "building the test runner"
+if ! "$(cargo_cmd)" build --release --manifest-path "$RUNNER_MANIFEST" >"$RESULTS/runner-build.log" 2>&1; then
+	show_tail "$RESULTS/runner-build.log"
+	failed=$((failed + 1))
+	finish
+fi
+
+say "VM suite (console logs in $RESULTS)"
+"$RUNNER" check --bzimage "$KBUILD/arch/x86/boot/bzImage" \
+	--initramfs "$RESULTS/initramfs.cpio.gz" --logdir "$RESULTS" \
+	${DRIVER:+--driver "$DRIVER"} ${CASES:+$(printf -- '--case %s ' $CASES)} |
+	tee "$RESULTS/vm-suite.tap" || true
+line=$(grep -E '^# vm suite: [0-9]+ passed, [0-9]+ failed' "$RESULTS/vm-suite.tap" | tail -n 1)
+if [ -z "$line" ]; then
+	say "the VM suite did not finish (see $RESULTS/vm-suite.tap)"
+	failed=$((failed + 1))
+else
+	set -- $line
+	passed=$((passed + $4))
+	failed=$((failed + $6))
+fi
+finish

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Packs the test guest's initramfs: busybox, the guest test scripts and
+# helpers, the upstream C module and ours.
+#   initramfs.sh KBUILD_DIR OUTPUT.cpio.gz
+PHASE=initramfs
+source "$(dirname "$0")/lib.sh"
+KBUILD=${1:?usage: initramfs.sh KBUILD_DIR OUTPUT}
+OUT=${2:?usage: initramfs.sh KBUILD_DIR OUTPUT}
+GUEST=$TOP/tests/guest
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+C_MODULE=$KBUILD/drivers/virtio/virtio_mem.ko
+RUST_MODULE=$TOP/rust/virtio_mem_rs.ko
+[ -f "$C_MODULE" ] || die "no $C_MODULE: the kernel must be built with CONFIG_VIRTIO_MEM=m"
+[ -f "$RUST_MODULE" ] || die "no $RUST_MODULE: build it first (make module)"
+
+# gen_init_cpio writes device nodes without root; use the kernel's own.
+GEN=$KBUILD/usr/gen_init_cpio
+if [ ! -x "$GEN" ]; then
+	GEN=$WORK/gen_init_cpio
+	src=$KBUILD/source/usr/gen_init_cpio.c
+	[ -f "$src" ] || src=$KBUILD/usr/gen_init_cpio.c
+	gcc -O2 -o "$GEN" "$src" || die "cannot build gen_init_cpio from $src"
+fi
+gcc -static -O2 -Wall -Wextra -Werror -o "$WORK/memhog" "$GUEST/memhog.c" ||
+	die "cannot build the guest helper memhog (static, needs libc6-dev)"
+
+{
+	for d in /bin /dev /proc /sys /tmp /tests /tests/cases /lib /lib/modules; do
+		echo "dir $d 0755 0 0"
+	done
+	echo "nod /dev/console 0600 0 0 c 5 1"
+	echo "file /bin/busybox /bin/busybox 0755 0 0"
+	echo "file /bin/memhog $WORK/memhog 0755 0 0"
+	echo "file /init $GUEST/init 0755 0 0"
+	echo "file /tests/lib.sh $GUEST/lib.sh 0644 0 0"
+	for f in "$GUEST"/cases/*.sh; do
+		echo "file /tests/cases/$(basename "$f") $f 0644 0 0"
+	done
+	echo "file /lib/modules/virtio_mem.ko $C_MODULE 0644 0 0"
+	echo "file /lib/modules/virtio_mem_rs.ko $RUST_MODULE 0644 0 0"
+} >"$WORK/spec"
+mkdir -p "$(dirname "$OUT")"
+"$GEN" "$WORK/spec" | gzip -1 >"$OUT" || die "packing the initramfs failed"
+say "packed $OUT ($(stat -c %s "$OUT") bytes)"

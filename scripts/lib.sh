@@ -1,0 +1,75 @@
+# SPDX-License-Identifier: GPL-2.0
+# Common settings and helpers for the project's scripts. Sourced, not run.
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# Kernel builds are cached outside the clone so a fresh clone reuses them.
+CACHE_DIR=${VMRS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/virtio-mem-rs}
+# The kernel's Rust support needs a rustc with matching library source: Debian's
+# rustc-web, not the rustup toolchain first on PATH (it has no rust-src here).
+KRUSTC=${KRUSTC:-/usr/bin/rustc}
+KRUSTDOC=${KRUSTDOC:-/usr/bin/rustdoc}
+CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
+BINDGEN=${BINDGEN:-$CARGO_BIN/bindgen}
+BINDGEN_VERSION=0.73.2
+KMAKE_ARGS=(LLVM=1 "RUSTC=$KRUSTC" "RUSTDOC=$KRUSTDOC" "BINDGEN=$BINDGEN")
+JOBS=${JOBS:-$(nproc)}
+
+say() { printf '[%s] %s\n' "${PHASE:-vmrs}" "$*" >&2; }
+die() { printf '[%s] error: %s\n' "${PHASE:-vmrs}" "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, through sudo otherwise.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		die "need root for '$*', and sudo is not installed"
+	fi
+}
+
+# Prints the last lines of a log file after a failure, indented.
+show_tail() {
+	local log=$1 lines=${2:-40}
+	printf -- '--- last %s lines of %s ---\n' "$lines" "$log" >&2
+	tail -n "$lines" "$log" | sed 's/^/    /' >&2
+	printf -- '--- end of log ---\n' >&2
+}
+
+# Runs a long command with its output in a log, printing one progress line
+# every $HEARTBEAT seconds instead of the whole output.
+run_logged() {
+	local log=$1
+	shift
+	local start=$SECONDS pid next=$((SECONDS + ${HEARTBEAT:-30}))
+	"$@" >"$log" 2>&1 &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		if [ "$SECONDS" -ge "$next" ]; then
+			next=$((SECONDS + ${HEARTBEAT:-30}))
+			say "  ... $((SECONDS - start)) s, $(wc -l <"$log") log lines, last: $(tail -n 1 "$log" | cut -c1-70)"
+		fi
+	done
+	if ! wait "$pid"; then
+		show_tail "$log"
+		return 1
+	fi
+}
+
+# A short content hash of standard input, for cache keys.
+sha_of() { sha256sum | cut -c1-16; }
+
+# cargo for the host-side crates: the one on PATH, rustup's, or Debian's.
+cargo_cmd() {
+	if command -v cargo >/dev/null 2>&1; then echo cargo
+	elif [ -x "$CARGO_BIN/cargo" ]; then echo "$CARGO_BIN/cargo"
+	else echo /usr/bin/cargo
+	fi
+}
+# Host crates build into the cache too, so a fresh clone does not rebuild them.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE_DIR/cargo-target}
+RUNNER_MANIFEST=$TOP/tests/runner/Cargo.toml
+RUNNER=$CARGO_TARGET_DIR/release/vmrs-runner

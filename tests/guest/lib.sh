@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: GPL-2.0
+# Helpers for the guest test cases: TAP output, the command channel to the
+# host runner on ttyS1, and what the guest sees of memory.
+
+# The module under test, chosen by vmrs.driver=.
+case $DRIVER in
+c) MODULE=virtio_mem ;;
+rust) MODULE=virtio_mem_rs ;;
+*) echo "Bail out! unknown driver '$DRIVER'"; exit 1 ;;
+esac
+# The virtio driver name the module registers (its directory under
+# /sys/bus/virtio/drivers).
+DRIVER_NAME=$MODULE
+MIB=1048576
+GIB=1073741824
+
+TESTNUM=0
+FAILS=0
+tap_plan() {
+	echo "TAP version 13"
+	echo "1..$1"
+}
+ok() {
+	TESTNUM=$((TESTNUM + 1))
+	echo "ok $TESTNUM - $*"
+}
+not_ok() {
+	TESTNUM=$((TESTNUM + 1))
+	FAILS=$((FAILS + 1))
+	echo "not ok $TESTNUM - $*"
+}
+diag() { echo "# $*"; }
+# check DESCRIPTION COMMAND...: one test point from a command's status.
+check() {
+	desc=$1
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+tap_done() {
+	[ "$FAILS" -eq 0 ]
+	exit $?
+}
+
+# The command channel: one request line to the host, one reply line back.
+exec 3<>/dev/ttyS1
+stty -F /dev/ttyS1 raw -echo
+host() {
+	echo "$*" >&3
+	read -r REPLY <&3
+	REPLY=$(echo "$REPLY" | tr -d '\r')
+}
+# resize BYTES: asks the host to set requested-size and wait until the
+# device's size matches. Sets DEV_SIZE and RESIZE_MS; fails on a timeout.
+resize() {
+	host "resize $1"
+	set -- $REPLY
+	DEV_SIZE=$2
+	RESIZE_MS=$3
+	[ "$1" = ok ]
+}
+# device_size: the device's plugged size as QEMU reports it.
+device_size() {
+	host size
+	set -- $REPLY
+	echo "$2"
+}
+
+memtotal_kb() { awk '/^MemTotal:/ { print $2 }' /proc/meminfo; }
+memfree_kb() { awk '/^MemFree:/ { print $2 }' /proc/meminfo; }
+uptime_cs() { awk '{ split($1, t, "."); print t[1] * 100 + t[2] }' /proc/uptime; }
+block_size() { echo $((0x$(cat /sys/devices/system/memory/block_size_bytes))); }
+count_blocks() { ls -d /sys/devices/system/memory/memory* | wc -l; }
+count_blocks_in_state() { cat /sys/devices/system/memory/memory*/state | grep -cx "$1"; }
+all_blocks_online() { [ "$(count_blocks_in_state online)" -eq "$(count_blocks)" ]; }
+
+# wait_for SECONDS COMMAND...: polls every 50 ms until COMMAND succeeds.
+wait_for() {
+	deadline=$(($(uptime_cs) + $1 * 100))
+	shift
+	until "$@"; do
+		[ "$(uptime_cs)" -lt "$deadline" ] || return 1
+		usleep 50000
+	done
+}
+
+module_loaded() { grep -q "^$MODULE " /proc/modules; }
+driver_bound() { ls -d /sys/bus/virtio/drivers/"$DRIVER_NAME"/virtio* >/dev/null 2>&1; }
+load_driver() { insmod /lib/modules/"$MODULE".ko "$@"; }
+unload_driver() { rmmod "$MODULE"; }
+
+# MemTotal after plugging must grow by the plugged size minus at most the
+# memmap of the new memory (64-byte struct page per 4 KiB page = 1/64), which
+# the kernel takes from the new memory itself with memmap_on_memory; without
+# it the growth is exact.
+memtotal_grew_by() {
+	grew=$(($(memtotal_kb) - $1))
+	want=$(($2 / 1024))
+	[ "$grew" -le "$want" ] && [ "$grew" -ge $((want - want / 64)) ]
+}
+memtotal_is() { [ "$(memtotal_kb)" -eq "$1" ]; }
+blocks_are() { [ "$(count_blocks)" -eq "$1" ]; }

@@ -1,0 +1,120 @@
+//! The VM test cases: each boots its own guest and runs the guest script of
+//! the same name (`tests/guest/cases/NAME.sh`).
+
+use std::time::Duration;
+
+pub const GIB: u64 = 1 << 30;
+
+/// The module under test in the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// The upstream `virtio_mem.ko`: the control.
+    C,
+    /// Our `virtio_mem_rs.ko`.
+    Rust,
+}
+
+impl Driver {
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::C => "c",
+            Driver::Rust => "rust",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "c" => Some(Driver::C),
+            "rust" => Some(Driver::Rust),
+            _ => None,
+        }
+    }
+}
+
+/// One VM test case.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub boot_mem: u64,
+    pub region: u64,
+    pub requested_at_boot: u64,
+    pub online: &'static str,
+    /// The whole boot, from QEMU's start to its exit.
+    pub timeout: Duration,
+    /// Whether our module can pass this case yet. Cases it cannot pass are
+    /// not run against it at all, and the suite says so: never a skip that
+    /// hides a failure.
+    pub rust_ready: bool,
+    /// Whether a `page allocation failure` report is expected here.
+    pub allow_alloc_failure: bool,
+}
+
+const fn case(name: &'static str, summary: &'static str) -> Case {
+    Case {
+        name,
+        summary,
+        boot_mem: GIB,
+        region: 8 * GIB,
+        requested_at_boot: 0,
+        online: "online_movable",
+        timeout: Duration::from_secs(300),
+        rust_ready: false,
+        allow_alloc_failure: false,
+    }
+}
+
+pub const CASES: &[Case] = &[
+    case("plug", "plug 0 -> 1 GiB -> 4 GiB; MemTotal grows, new blocks online"),
+    case("unplug", "unplug 4 GiB -> 0 on an idle guest (online_movable)"),
+    // 4 GiB of boot memory so the 2.4 GiB pattern can migrate out of the device.
+    Case {
+        boot_mem: 4 * GIB,
+        ..case("unplug-pattern", "unplug 4 GiB -> 0 while a process holds a checksummed pattern")
+    },
+    Case {
+        rust_ready: true,
+        ..case("load-unload", "load and unload the module ten times with nothing plugged")
+    },
+];
+
+/// The case `make run` boots: a short scripted sequence of resizes.
+pub const DEMO: Case = Case {
+    rust_ready: true,
+    ..case("demo", "plug and unplug in a few steps, with a report")
+};
+
+pub fn find(name: &str) -> Option<&'static Case> {
+    CASES.iter().find(|c| c.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found() {
+        for c in CASES {
+            assert_eq!(find(c.name).map(|f| f.name), Some(c.name));
+            assert_eq!(CASES.iter().filter(|o| o.name == c.name).count(), 1);
+        }
+        assert!(find("no-such-case").is_none());
+    }
+
+    #[test]
+    fn every_case_has_a_guest_script() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest/cases");
+        for c in CASES.iter().chain([&DEMO]) {
+            let path = format!("{dir}/{}.sh", c.name);
+            assert!(std::path::Path::new(&path).exists(), "missing {path}");
+        }
+    }
+
+    #[test]
+    fn drivers_round_trip() {
+        for d in [Driver::C, Driver::Rust] {
+            assert_eq!(Driver::parse(d.name()), Some(d));
+        }
+        assert_eq!(Driver::parse("go"), None);
+    }
+}

@@ -1,0 +1,174 @@
+//! Finds kernel reports in a guest's console log that fail a test run.
+
+use std::fmt;
+
+/// What a kernel report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Bug,
+    Warning,
+    Oops,
+    Panic,
+    /// A call trace that is not part of an allocation-failure report.
+    CallTrace,
+    Lockdep,
+    HungTask,
+    Stall,
+    /// `page allocation failure`: expected when a test pushes migration past
+    /// the free memory, so it is counted on its own and only fails the
+    /// cases that must not see it.
+    AllocFailure,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Kind::Bug => "BUG",
+            Kind::Warning => "WARNING",
+            Kind::Oops => "Oops",
+            Kind::Panic => "panic",
+            Kind::CallTrace => "call trace",
+            Kind::Lockdep => "lockdep report",
+            Kind::HungTask => "hung task",
+            Kind::Stall => "stall",
+            Kind::AllocFailure => "allocation failure",
+        })
+    }
+}
+
+/// One report found in the log, with its 1-based line number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: Kind,
+    pub line: usize,
+    pub text: String,
+}
+
+/// Markers, checked in order: the first match names the line's kind.
+const MARKERS: &[(&str, Kind)] = &[
+    ("page allocation failure", Kind::AllocFailure),
+    ("possible circular locking dependency", Kind::Lockdep),
+    ("possible recursive locking", Kind::Lockdep),
+    ("inconsistent lock state", Kind::Lockdep),
+    ("suspicious RCU usage", Kind::Lockdep),
+    ("possible irq lock inversion", Kind::Lockdep),
+    ("blocked for more than", Kind::HungTask),
+    ("detected stalls", Kind::Stall),
+    ("Kernel panic", Kind::Panic),
+    ("BUG:", Kind::Bug),
+    ("WARNING:", Kind::Warning),
+    ("Oops", Kind::Oops),
+    ("Call Trace:", Kind::CallTrace),
+];
+
+/// A kernel console line starts with the printk timestamp; test output does
+/// not, so a test description can never be mistaken for a kernel report.
+fn kernel_message(line: &str) -> Option<&str> {
+    let rest = line.trim_start_matches(|c: char| c != '[');
+    let rest = rest.strip_prefix('[')?;
+    let (stamp, msg) = rest.split_once(']')?;
+    let stamp = stamp.trim();
+    let is_stamp = !stamp.is_empty() && stamp.chars().all(|c| c.is_ascii_digit() || c == '.');
+    is_stamp.then_some(msg)
+}
+
+/// Scans a whole console log.
+pub fn scan(log: &str) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    // The call trace that an allocation-failure report prints belongs to it.
+    let mut in_alloc_report = false;
+    for (i, line) in log.lines().enumerate() {
+        let Some(msg) = kernel_message(line) else {
+            continue;
+        };
+        let Some(&(_, kind)) = MARKERS.iter().find(|(m, _)| msg.contains(m)) else {
+            continue;
+        };
+        match kind {
+            Kind::AllocFailure => in_alloc_report = true,
+            Kind::CallTrace if in_alloc_report => {
+                in_alloc_report = false;
+                continue;
+            }
+            _ => in_alloc_report = false,
+        }
+        findings.push(Finding {
+            kind,
+            line: i + 1,
+            text: msg.trim().to_string(),
+        });
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(log: &str) -> Vec<Kind> {
+        scan(log).into_iter().map(|f| f.kind).collect()
+    }
+
+    #[test]
+    fn clean_log_has_no_findings() {
+        let log = "[    0.000000] Linux version 6.12.117\n\
+                   [    1.5] virtio_mem virtio0: plugged size: 0x0\n\
+                   ok 1 - load virtio_mem\n";
+        assert!(scan(log).is_empty());
+    }
+
+    #[test]
+    fn finds_each_kind() {
+        let log = "[    2.1] BUG: unable to handle page fault for address: 0\n\
+                   [    2.2] Oops: general protection fault\n\
+                   [    2.3] WARNING: CPU: 1 PID: 7 at mm/page_alloc.c:10 f+0x1\n\
+                   [    2.4] Call Trace:\n\
+                   [    2.5] WARNING: possible circular locking dependency detected\n\
+                   [    2.6] INFO: task kworker/0:1:12 blocked for more than 120 seconds.\n\
+                   [    2.7] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:\n\
+                   [    2.8] Kernel panic - not syncing: Fatal exception\n";
+        assert_eq!(
+            kinds(log),
+            vec![
+                Kind::Bug,
+                Kind::Oops,
+                Kind::Warning,
+                Kind::CallTrace,
+                Kind::Lockdep,
+                Kind::HungTask,
+                Kind::Stall,
+                Kind::Panic
+            ]
+        );
+    }
+
+    #[test]
+    fn allocation_failure_owns_its_call_trace() {
+        let log = "[ 9.0] kworker/0:2: page allocation failure: order:0, mode:0x140cca\n\
+                   [ 9.1] CPU: 0 UID: 0 PID: 40 Comm: kworker/0:2\n\
+                   [ 9.2] Call Trace:\n\
+                   [ 9.3]  <TASK>\n\
+                   [ 9.4]  </TASK>\n\
+                   [ 9.5] Call Trace:\n";
+        let found = scan(log);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].kind, Kind::AllocFailure);
+        assert_eq!(found[0].line, 1);
+        // A second trace is not part of the report any more.
+        assert_eq!(found[1].kind, Kind::CallTrace);
+        assert_eq!(found[1].line, 6);
+    }
+
+    #[test]
+    fn test_output_is_not_scanned() {
+        let log = "not ok 3 - WARNING: this is only a test name\n\
+                   # BUG: neither is a diagnostic\n";
+        assert!(scan(log).is_empty());
+    }
+
+    #[test]
+    fn kernel_line_after_garbage_is_scanned() {
+        // A guest line the kernel interrupted mid-way still shows the report.
+        assert_eq!(kinds("ok 1 - lo[    3.0] BUG: soft lockup\n"), vec![Kind::Bug]);
+    }
+}

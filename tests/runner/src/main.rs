@@ -1,0 +1,193 @@
+//! vmrs-runner: boots test guests for virtio-mem-rs under QEMU, drives the
+//! virtio-mem device over QMP and checks what the guest reports.
+//!
+//! ```text
+//! vmrs-runner check --bzimage F --initramfs F --logdir D [--driver c|rust]... [--case NAME]...
+//! vmrs-runner run   --bzimage F --initramfs F --logdir D --driver c|rust
+//! ```
+
+mod cases;
+mod channel;
+mod logscan;
+mod qemu;
+mod qmp;
+mod report;
+mod suite;
+mod tap;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cases::{Case, Driver};
+use suite::{Env, Outcome};
+use tap::Line;
+
+struct Args {
+    command: String,
+    env: Env,
+    drivers: Vec<Driver>,
+    cases: Vec<&'static Case>,
+}
+
+fn usage() -> String {
+    "usage: vmrs-runner check|run --bzimage FILE --initramfs FILE --logdir DIR \
+     [--driver c|rust]... [--case NAME]... [--smp N]"
+        .to_string()
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let command = it.next().ok_or_else(usage)?;
+    if command != "check" && command != "run" {
+        return Err(format!("unknown command '{command}'\n{}", usage()));
+    }
+    let (mut bzimage, mut initramfs, mut logdir) = (None, None, None);
+    let mut drivers = Vec::new();
+    let mut names = Vec::new();
+    let mut smp = 2;
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--bzimage" => bzimage = Some(PathBuf::from(value)),
+            "--initramfs" => initramfs = Some(PathBuf::from(value)),
+            "--logdir" => logdir = Some(PathBuf::from(value)),
+            "--driver" => drivers.push(
+                Driver::parse(&value).ok_or(format!("--driver must be c or rust, not '{value}'"))?,
+            ),
+            "--case" => names.push(value),
+            "--smp" => smp = value.parse().map_err(|_| format!("bad --smp '{value}'"))?,
+            _ => return Err(format!("unknown option '{flag}'\n{}", usage())),
+        }
+    }
+    let need = |v: Option<PathBuf>, what: &str| v.ok_or(format!("missing --{what}\n{}", usage()));
+    let env = Env {
+        bzimage: need(bzimage, "bzimage")?,
+        initramfs: need(initramfs, "initramfs")?,
+        logdir: need(logdir, "logdir")?,
+        smp,
+    };
+    if drivers.is_empty() {
+        drivers = vec![Driver::C, Driver::Rust];
+    }
+    let cases = if names.is_empty() {
+        cases::CASES.iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|n| cases::find(n).ok_or(format!("no case named '{n}'")))
+            .collect::<Result<_, _>>()?
+    };
+    Ok(Args {
+        command,
+        env,
+        drivers,
+        cases,
+    })
+}
+
+/// Prints a guest line that matters to a reader, nested under the case.
+fn echo(kind: &Line, line: &str) {
+    match kind {
+        Line::Point(_) | Line::Diagnostic(_) | Line::BailOut(_) => println!("#   {line}"),
+        _ => {}
+    }
+}
+
+fn print_failure(outcome: &Outcome) {
+    for p in &outcome.problems {
+        println!("#   problem: {p}");
+    }
+    println!("#   console log: {} (its last lines:)", outcome.log.display());
+    let from = outcome.console.len().saturating_sub(25);
+    for line in &outcome.console[from..] {
+        println!("#   | {line}");
+    }
+}
+
+fn check(args: &Args) -> bool {
+    let mut runs = Vec::new();
+    for &driver in &args.drivers {
+        for &case in &args.cases {
+            if driver == Driver::Rust && !case.rust_ready {
+                continue;
+            }
+            runs.push((case, driver));
+        }
+    }
+    let unready: Vec<_> = args
+        .cases
+        .iter()
+        .filter(|c| !c.rust_ready && args.drivers.contains(&Driver::Rust))
+        .map(|c| c.name)
+        .collect();
+    println!("TAP version 13");
+    println!("1..{}", runs.len());
+    if !unready.is_empty() {
+        println!(
+            "# not run against the rust module until the driver can pass them: {}",
+            unready.join(", ")
+        );
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for (i, (case, driver)) in runs.iter().enumerate() {
+        println!("# {} [{}]: {}", case.name, driver.name(), case.summary);
+        let outcome = suite::boot(case, *driver, &args.env, &[], echo);
+        let secs = outcome.elapsed.as_secs_f64();
+        if outcome.problems.is_empty() {
+            passed += 1;
+            println!("ok {} - {} [{}] ({secs:.1} s)", i + 1, case.name, driver.name());
+        } else {
+            failed += 1;
+            println!("not ok {} - {} [{}] ({secs:.1} s)", i + 1, case.name, driver.name());
+            print_failure(&outcome);
+        }
+    }
+    println!("# vm suite: {passed} passed, {failed} failed");
+    failed == 0
+}
+
+fn run(args: &Args) -> bool {
+    let driver = args.drivers[0];
+    println!(
+        "booting a guest with the {} driver ({}); console log in {}",
+        driver.name(),
+        match driver {
+            Driver::C => "upstream virtio_mem.ko",
+            Driver::Rust => "our virtio_mem_rs.ko",
+        },
+        args.env.logdir.display()
+    );
+    let outcome = suite::boot(&cases::DEMO, driver, &args.env, &[], |kind, line| {
+        if matches!(kind, Line::Point(_) | Line::BailOut(_)) {
+            println!("  {line}");
+        }
+    });
+    report::print(&outcome);
+    if !outcome.problems.is_empty() {
+        print_failure(&outcome);
+    }
+    outcome.problems.is_empty()
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("vmrs-runner: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(&args.env.logdir) {
+        eprintln!("vmrs-runner: cannot create {}: {e}", args.env.logdir.display());
+        return ExitCode::from(2);
+    }
+    let ok = match args.command.as_str() {
+        "check" => check(&args),
+        _ => run(&args),
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

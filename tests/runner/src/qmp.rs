@@ -1,0 +1,105 @@
+//! The QMP side of the harness: resizing the virtio-mem device and reading
+//! back what it has plugged.
+
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use qapi::{qmp, Qmp, Stream};
+
+/// QOM path of the virtio-mem device (`-device virtio-mem-pci,id=vm0`).
+pub const DEVICE: &str = "vm0";
+
+/// How often the device's `size` is read while waiting: fine enough for the
+/// sub-second plug times the C driver reaches under TCG.
+const POLL: Duration = Duration::from_millis(5);
+
+type QmpStream = Stream<io::BufReader<UnixStream>, UnixStream>;
+
+/// A QMP connection to one QEMU process.
+pub struct Monitor {
+    qmp: Qmp<QmpStream>,
+}
+
+fn qmp_error(e: qapi::ExecuteError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl Monitor {
+    /// Connects to the QMP socket at `path`, waiting up to `timeout` for QEMU
+    /// to create it, and negotiates capabilities.
+    pub fn connect(path: &Path, timeout: Duration) -> io::Result<Self> {
+        let deadline = Instant::now() + timeout;
+        let stream = loop {
+            match UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("QMP socket {} not ready: {e}", path.display()),
+                    ))
+                }
+                Err(_) => thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let reader = io::BufReader::new(stream.try_clone()?);
+        let mut qmp = Qmp::new(Stream::new(reader, stream));
+        qmp.handshake().map_err(qmp_error)?;
+        Ok(Self { qmp })
+    }
+
+    fn get_u64(&mut self, property: &str) -> io::Result<u64> {
+        let value = self
+            .qmp
+            .execute(&qmp::qom_get {
+                path: DEVICE.into(),
+                property: property.into(),
+            })
+            .map_err(qmp_error)?;
+        value.as_u64().ok_or_else(|| {
+            io::Error::other(format!("qom-get {DEVICE}.{property} returned {value}"))
+        })
+    }
+
+    /// The memory the device has plugged, in bytes.
+    pub fn size(&mut self) -> io::Result<u64> {
+        self.get_u64("size")
+    }
+
+    /// The size the device asks the guest to plug, in bytes.
+    pub fn requested_size(&mut self) -> io::Result<u64> {
+        self.get_u64("requested-size")
+    }
+
+    /// Asks the guest to plug `bytes` in total. QEMU raises a config-change
+    /// interrupt on every set, even of an unchanged value.
+    pub fn set_requested_size(&mut self, bytes: u64) -> io::Result<()> {
+        self.qmp
+            .execute(&qmp::qom_set {
+                path: DEVICE.into(),
+                property: "requested-size".into(),
+                value: bytes.into(),
+            })
+            .map_err(qmp_error)?;
+        Ok(())
+    }
+
+    /// Polls `size` until it equals `target` or `timeout` passes. Returns the
+    /// last size read and whether it reached the target.
+    pub fn wait_size(&mut self, target: u64, timeout: Duration) -> io::Result<(u64, bool)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let size = self.size()?;
+            if size == target {
+                return Ok((size, true));
+            }
+            if Instant::now() >= deadline {
+                return Ok((size, false));
+            }
+            thread::sleep(POLL);
+        }
+    }
+}
