@@ -33,6 +33,7 @@ gcc -static -O2 -Wall -Wextra -Werror -o "$WORK/memhog" "$GUEST/memhog.c" ||
 	done
 	echo "nod /dev/console 0600 0 0 c 5 1"
 	echo "file /bin/busybox /bin/busybox 0755 0 0"
+	echo "slink /bin/sh busybox 0777 0 0"
 	echo "file /bin/memhog $WORK/memhog 0755 0 0"
 	echo "file /init $GUEST/init 0755 0 0"
 	echo "file /tests/lib.sh $GUEST/lib.sh 0644 0 0"

@@ -8,11 +8,13 @@
 #                linux-source-6.12 package
 #
 # Builds are cached in $CACHE_DIR/kernel-KEY, KEY made of the 6.12.y version,
-# the patches, the config fragment, the tool versions and this script.
+# the patches, the config fragment, the tool versions and RECIPE below.
 PHASE=kernel
 source "$(dirname "$0")/lib.sh"
 
 FRAGMENT=$TOP/config/kernel.fragment
+# Bump when a change to this script changes what it builds.
+RECIPE=1
 SERIES=$TOP/patches/series
 
 if [ -n "${KDIR:-}" ]; then
@@ -57,7 +59,8 @@ key=$( {
 		[ -f "$TOP/patches/$p" ] || die "patches/series names $p, which does not exist"
 		cat "$TOP/patches/$p"
 	done
-	cat "$FRAGMENT" "$0"
+	cat "$FRAGMENT"
+	echo "recipe $RECIPE"
 	"$KRUSTC" --version; "$BINDGEN" --version; clang --version | head -n 1; ld.lld --version
 } | sha_of)
 DIR=$CACHE_DIR/kernel-$key

@@ -2,7 +2,7 @@
 # Case a: plug 0 -> 1 GiB -> 4 GiB. The device must plug what was asked, the
 # guest's MemTotal must grow by it and the new memory blocks must be online.
 . /tests/lib.sh
-tap_plan 8
+tap_plan 9
 
 check "load $MODULE" load_driver
 check "the driver binds the virtio-mem device" wait_for 10 driver_bound
