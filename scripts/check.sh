@@ -11,10 +11,14 @@ mkdir -p "$RESULTS"
 passed=0
 failed=0
 finish() {
+	trap - EXIT
 	echo "$passed passed, $failed failed"
 	[ "$failed" -eq 0 ]
 	exit $?
 }
+# A step that stops the run (set-up, kernel or module build) counts as one
+# failure, so the run still ends with its count line.
+trap 'failed=$((failed + 1)); finish' EXIT
 
 "$TOP/scripts/setup.sh"
 KBUILD=$("$TOP/scripts/kernel.sh")
@@ -38,6 +42,16 @@ unit_tests() {
 	failed=$((failed + f))
 }
 unit_tests "$RUNNER_MANIFEST" runner-unit
+
+say "self-test of the scripts' error paths"
+"$TOP/tests/scripts/selftest.sh" >"$RESULTS/scripts.tap" 2>&1 || true
+grep -A6 '^not ok' "$RESULTS/scripts.tap" >&2 || true
+p=$(grep -c '^ok ' "$RESULTS/scripts.tap" || true)
+f=$(grep -c '^not ok ' "$RESULTS/scripts.tap" || true)
+grep -q '^# scripts: ' "$RESULTS/scripts.tap" || f=$((f + 1))
+say "scripts: $p passed, $f failed"
+passed=$((passed + p))
+failed=$((failed + f))
 
 say "building the test runner"
 if ! "$(cargo_cmd)" build --release --manifest-path "$RUNNER_MANIFEST" >"$RESULTS/runner-build.log" 2>&1; then

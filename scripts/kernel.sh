@@ -15,7 +15,9 @@ source "$(dirname "$0")/lib.sh"
 FRAGMENT=$TOP/config/kernel.fragment
 # Bump when a change to this script changes what it builds.
 RECIPE=1
-SERIES=$TOP/patches/series
+# VMRS_PATCHES: another series directory (the scripts' self-test uses one).
+PATCHES=${VMRS_PATCHES:-$TOP/patches}
+SERIES=$PATCHES/series
 
 if [ -n "${KDIR:-}" ]; then
 	[ -f "$KDIR/.config" ] || die "KDIR=$KDIR has no .config: not a configured kernel build tree"
@@ -52,12 +54,14 @@ case "${KVER:-6.12}" in
 *) die "KSRC=$KSRC is Linux $KVER; the series is for 6.12.y" ;;
 esac
 
+for p in $(series_patches); do
+	[ -f "$PATCHES/$p" ] || die "$SERIES names $p, which does not exist"
+done
 key=$( {
 	echo "$src_id"
 	cat "$SERIES"
 	for p in $(series_patches); do
-		[ -f "$TOP/patches/$p" ] || die "patches/series names $p, which does not exist"
-		cat "$TOP/patches/$p"
+		cat "$PATCHES/$p"
 	done
 	cat "$FRAGMENT"
 	echo "recipe $RECIPE"
@@ -77,6 +81,8 @@ fi
 say "building a new kernel: cache key $key (an earlier cache, if any, is for other inputs)"
 rm -rf "$DIR"
 mkdir -p "$SRC" "$OUT"
+# A half-built tree is of no use to anyone: remove it when we fail.
+trap '[ -f "$DIR/.done" ] || { say "removing the unfinished $DIR"; rm -rf "$DIR"; }' EXIT
 
 if [ -n "${KSRC:-}" ]; then
 	say "copying KSRC=$KSRC"
@@ -93,13 +99,13 @@ n=0
 for p in $(series_patches); do
 	n=$((n + 1))
 	# A series already in the user's tree is accepted as it is.
-	if patch -d "$SRC" -p1 -R --dry-run --batch -s <"$TOP/patches/$p" >/dev/null 2>&1; then
+	if patch -d "$SRC" -p1 -R --dry-run --force --fuzz=0 -s <"$PATCHES/$p" >/dev/null 2>&1; then
 		say "patch $n $p is already applied in the source tree"
 		continue
 	fi
-	if ! out=$(patch -d "$SRC" -p1 --forward --batch <"$TOP/patches/$p" 2>&1); then
+	if ! out=$(patch -d "$SRC" -p1 --forward --batch --fuzz=0 <"$PATCHES/$p" 2>&1); then
 		printf '%s\n' "$out" | sed 's/^/    /' >&2
-		die "patch $n of the series, patches/$p, does not apply to Linux $KVER"
+		die "patch $n of the series, $PATCHES/$p, does not apply to Linux $KVER"
 	fi
 done
 say "applied $n patches to Linux $KVER"
