@@ -169,6 +169,9 @@ mod tests {
     #[test]
     fn kernel_line_after_garbage_is_scanned() {
         // A guest line the kernel interrupted mid-way still shows the report.
-        assert_eq!(kinds("ok 1 - lo[    3.0] BUG: soft lockup\n"), vec![Kind::Bug]);
+        assert_eq!(
+            kinds("ok 1 - lo[    3.0] BUG: soft lockup\n"),
+            vec![Kind::Bug]
+        );
     }
 }

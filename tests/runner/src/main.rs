@@ -52,7 +52,8 @@ fn parse_args() -> Result<Args, String> {
             "--initramfs" => initramfs = Some(PathBuf::from(value)),
             "--logdir" => logdir = Some(PathBuf::from(value)),
             "--driver" => drivers.push(
-                Driver::parse(&value).ok_or(format!("--driver must be c or rust, not '{value}'"))?,
+                Driver::parse(&value)
+                    .ok_or(format!("--driver must be c or rust, not '{value}'"))?,
             ),
             "--case" => names.push(value),
             "--smp" => smp = value.parse().map_err(|_| format!("bad --smp '{value}'"))?,
@@ -97,7 +98,10 @@ fn print_failure(outcome: &Outcome) {
     for p in &outcome.problems {
         println!("#   problem: {p}");
     }
-    println!("#   console log: {} (its last lines:)", outcome.log.display());
+    println!(
+        "#   console log: {} (its last lines:)",
+        outcome.log.display()
+    );
     let from = outcome.console.len().saturating_sub(25);
     for line in &outcome.console[from..] {
         println!("#   | {line}");
@@ -135,10 +139,20 @@ fn check(args: &Args) -> bool {
         let secs = outcome.elapsed.as_secs_f64();
         if outcome.problems.is_empty() {
             passed += 1;
-            println!("ok {} - {} [{}] ({secs:.1} s)", i + 1, case.name, driver.name());
+            println!(
+                "ok {} - {} [{}] ({secs:.1} s)",
+                i + 1,
+                case.name,
+                driver.name()
+            );
         } else {
             failed += 1;
-            println!("not ok {} - {} [{}] ({secs:.1} s)", i + 1, case.name, driver.name());
+            println!(
+                "not ok {} - {} [{}] ({secs:.1} s)",
+                i + 1,
+                case.name,
+                driver.name()
+            );
             print_failure(&outcome);
         }
     }
@@ -178,7 +192,10 @@ fn main() -> ExitCode {
         }
     };
     if let Err(e) = std::fs::create_dir_all(&args.env.logdir) {
-        eprintln!("vmrs-runner: cannot create {}: {e}", args.env.logdir.display());
+        eprintln!(
+            "vmrs-runner: cannot create {}: {e}",
+            args.env.logdir.display()
+        );
         return ExitCode::from(2);
     }
     let ok = match args.command.as_str() {

@@ -47,53 +47,68 @@ impl GuestConfig {
         .chain(self.cmdline.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ");
-        cmd.args(["-accel", &accel(), "-nodefaults", "-display", "none", "-no-reboot"])
-            .args(["-smp", &self.smp.to_string()])
-            .args([
-                "-m",
-                &format!(
-                    "{}M,maxmem={}M",
-                    self.boot_mem / MIB,
-                    (self.boot_mem + self.region) / MIB
-                ),
-            ])
-            // reserve=off: the host commits only what the guest touches.
-            .args([
-                "-object",
-                &format!("memory-backend-ram,id=vmem0,size={},reserve=off", self.region),
-            ])
-            .args([
-                "-device",
-                &format!(
-                    "virtio-mem-pci,id={},memdev=vmem0,requested-size={}",
-                    crate::qmp::DEVICE,
-                    self.requested_at_boot
-                ),
-            ])
-            .arg("-kernel")
-            .arg(&self.bzimage)
-            .arg("-initrd")
-            .arg(&self.initramfs)
-            .args(["-append", &append])
-            // ttyS0: the console, on QEMU's stdout.
-            .args(["-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0"])
-            // ttyS1: the command channel.
-            .args([
-                "-chardev",
-                &format!(
-                    "socket,id=ctl,path={},server=on,wait=off",
-                    dir.join("ctl.sock").display()
-                ),
-                "-serial",
-                "chardev:ctl",
-            ])
-            .args([
-                "-qmp",
-                &format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "-accel",
+            &accel(),
+            "-nodefaults",
+            "-display",
+            "none",
+            "-no-reboot",
+        ])
+        .args(["-smp", &self.smp.to_string()])
+        .args([
+            "-m",
+            &format!(
+                "{}M,maxmem={}M",
+                self.boot_mem / MIB,
+                (self.boot_mem + self.region) / MIB
+            ),
+        ])
+        // reserve=off: the host commits only what the guest touches.
+        .args([
+            "-object",
+            &format!(
+                "memory-backend-ram,id=vmem0,size={},reserve=off",
+                self.region
+            ),
+        ])
+        .args([
+            "-device",
+            &format!(
+                "virtio-mem-pci,id={},memdev=vmem0,requested-size={}",
+                crate::qmp::DEVICE,
+                self.requested_at_boot
+            ),
+        ])
+        .arg("-kernel")
+        .arg(&self.bzimage)
+        .arg("-initrd")
+        .arg(&self.initramfs)
+        .args(["-append", &append])
+        // ttyS0: the console, on QEMU's stdout.
+        .args([
+            "-chardev",
+            "stdio,id=con0,signal=off",
+            "-serial",
+            "chardev:con0",
+        ])
+        // ttyS1: the command channel.
+        .args([
+            "-chardev",
+            &format!(
+                "socket,id=ctl,path={},server=on,wait=off",
+                dir.join("ctl.sock").display()
+            ),
+            "-serial",
+            "chardev:ctl",
+        ])
+        .args([
+            "-qmp",
+            &format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         cmd
     }
 }
@@ -111,14 +126,19 @@ impl Guest {
     /// Starts QEMU, copying its console into `log`.
     pub fn start(config: &GuestConfig, dir: &Path, log: &Path) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
-        let mut child = config
-            .command(dir)
-            .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot start qemu-system-x86_64: {e}")))?;
+        let mut child = config.command(dir).spawn().map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot start qemu-system-x86_64: {e}"))
+        })?;
         let (tx, rx) = mpsc::channel();
         let mut file = File::create(log)?;
-        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
-        let stderr = child.stderr.take().ok_or_else(|| io::Error::other("no stderr"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no stdout"))?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| io::Error::other("no stderr"))?;
         let tx_err = tx.clone();
         let mut err_file = file.try_clone()?;
         thread::spawn(move || {
@@ -131,7 +151,9 @@ impl Guest {
         });
         thread::spawn(move || {
             for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
-                let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+                let line = String::from_utf8_lossy(&line)
+                    .trim_end_matches('\r')
+                    .to_string();
                 let _ = writeln!(file, "{line}");
                 if tx.send(line).is_err() {
                     break;

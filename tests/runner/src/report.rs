@@ -30,7 +30,11 @@ pub fn parse_step(line: &str) -> Option<GuestStep> {
 }
 
 pub fn print(outcome: &Outcome) {
-    let steps: Vec<_> = outcome.console.iter().filter_map(|l| parse_step(l)).collect();
+    let steps: Vec<_> = outcome
+        .console
+        .iter()
+        .filter_map(|l| parse_step(l))
+        .collect();
     println!();
     println!(
         "{:>4}  {:>10}  {:>10}  {:>14}  {:>12}  {:>14}",

@@ -116,7 +116,10 @@ pub fn boot(
                 Err(RecvTimeoutError::Timeout) => {
                     outcome.problems.push(match finished_at {
                         Some(_) => "QEMU did not exit after the case finished".to_string(),
-                        None => format!("the guest did not finish within {} s", case.timeout.as_secs()),
+                        None => format!(
+                            "the guest did not finish within {} s",
+                            case.timeout.as_secs()
+                        ),
                     });
                     break;
                 }
@@ -131,8 +134,12 @@ pub fn boot(
     if let Some(server) = server {
         match server.join() {
             Ok(Ok(resizes)) => outcome.resizes = resizes,
-            Ok(Err(e)) => outcome.problems.push(format!("command channel failed: {e}")),
-            Err(_) => outcome.problems.push("command channel thread panicked".to_string()),
+            Ok(Err(e)) => outcome
+                .problems
+                .push(format!("command channel failed: {e}")),
+            Err(_) => outcome
+                .problems
+                .push("command channel thread panicked".to_string()),
         }
     }
     outcome.problems.extend(outcome.tap.problems());
@@ -141,9 +148,10 @@ pub fn boot(
         if f.kind == Kind::AllocFailure && case.allow_alloc_failure {
             continue;
         }
-        outcome
-            .problems
-            .push(format!("kernel {} at log line {}: {}", f.kind, f.line, f.text));
+        outcome.problems.push(format!(
+            "kernel {} at log line {}: {}",
+            f.kind, f.line, f.text
+        ));
     }
     outcome.elapsed = start.elapsed();
     outcome

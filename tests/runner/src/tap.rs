@@ -137,7 +137,8 @@ mod tests {
 
     #[test]
     fn passing_run() {
-        let r = run("TAP version 13\n1..2\nok 1 - a\n[ 1.0] kernel says hi\nok 2 - b\nvmrs-exit 0\n");
+        let r =
+            run("TAP version 13\n1..2\nok 1 - a\n[ 1.0] kernel says hi\nok 2 - b\nvmrs-exit 0\n");
         assert_eq!(r.plan, Some(2));
         assert_eq!(r.points[1].description, "b");
         assert!(r.problems().is_empty());
@@ -161,7 +162,10 @@ mod tests {
 
     #[test]
     fn no_plan_is_a_failure() {
-        assert_eq!(run("ok 1 - a\nvmrs-exit 0\n").problems(), vec!["no TAP plan line"]);
+        assert_eq!(
+            run("ok 1 - a\nvmrs-exit 0\n").problems(),
+            vec!["no TAP plan line"]
+        );
     }
 
     #[test]
@@ -172,13 +176,23 @@ mod tests {
 
     #[test]
     fn classifies_lines() {
-        assert_eq!(parse_line("# boot MemTotal 1 kB"), Line::Diagnostic("boot MemTotal 1 kB".into()));
-        assert_eq!(parse_line("Bail out! no device"), Line::BailOut("no device".into()));
+        assert_eq!(
+            parse_line("# boot MemTotal 1 kB"),
+            Line::Diagnostic("boot MemTotal 1 kB".into())
+        );
+        assert_eq!(
+            parse_line("Bail out! no device"),
+            Line::BailOut("no device".into())
+        );
         assert_eq!(parse_line("vmrs-exit 127\r"), Line::Exit(127));
         assert_eq!(parse_line("okay"), Line::Other);
         assert_eq!(
             parse_line("ok 7"),
-            Line::Point(Point { ok: true, number: 7, description: String::new() })
+            Line::Point(Point {
+                ok: true,
+                number: 7,
+                description: String::new()
+            })
         );
     }
 }
