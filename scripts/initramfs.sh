@@ -13,8 +13,10 @@ trap 'rm -rf "$WORK"' EXIT
 
 C_MODULE=$KBUILD/drivers/virtio/virtio_mem.ko
 RUST_MODULE=$TOP/rust/virtio_mem_rs.ko
+TEST_MODULE=$TOP/tests/kmod/contig_pageblock_test.ko
 [ -f "$C_MODULE" ] || die "no $C_MODULE: the kernel must be built with CONFIG_VIRTIO_MEM=m"
 [ -f "$RUST_MODULE" ] || die "no $RUST_MODULE: build it first (make module)"
+[ -f "$TEST_MODULE" ] || die "no $TEST_MODULE: build it first (make module)"
 
 # gen_init_cpio writes device nodes without root; use the kernel's own.
 GEN=$KBUILD/usr/gen_init_cpio
@@ -42,6 +44,7 @@ gcc -static -O2 -Wall -Wextra -Werror -o "$WORK/memhog" "$GUEST/memhog.c" ||
 	done
 	echo "file /lib/modules/virtio_mem.ko $C_MODULE 0644 0 0"
 	echo "file /lib/modules/virtio_mem_rs.ko $RUST_MODULE 0644 0 0"
+	echo "file /lib/modules/contig_pageblock_test.ko $TEST_MODULE 0644 0 0"
 } >"$WORK/spec"
 mkdir -p "$(dirname "$OUT")"
 "$GEN" "$WORK/spec" | gzip -1 >"$OUT" || die "packing the initramfs failed"

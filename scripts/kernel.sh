@@ -122,6 +122,8 @@ say "configuring: tinyconfig + config/kernel.fragment"
 dropped=()
 while IFS= read -r line; do
 	case $line in
+	# "=n" is written as "# CONFIG_X is not set": it must not be set at all.
+	CONFIG_*=n) ! grep -q "^${line%=n}=" "$OUT/.config" || dropped+=("$line") ;;
 	CONFIG_*=*) grep -qxF "$line" "$OUT/.config" || dropped+=("$line") ;;
 	esac
 done <"$FRAGMENT"

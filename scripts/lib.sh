@@ -13,7 +13,9 @@ KRUSTDOC=${KRUSTDOC:-/usr/bin/rustdoc}
 CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
 BINDGEN=${BINDGEN:-$CARGO_BIN/bindgen}
 BINDGEN_VERSION=0.73.2
-KMAKE_ARGS=(LLVM=1 "RUSTC=$KRUSTC" "RUSTDOC=$KRUSTDOC" "BINDGEN=$BINDGEN")
+# Debian's clippy-driver matches its rustc-web; rustup's would not.
+KCLIPPY=${KCLIPPY:-/usr/bin/clippy-driver}
+KMAKE_ARGS=(LLVM=1 "RUSTC=$KRUSTC" "RUSTDOC=$KRUSTDOC" "BINDGEN=$BINDGEN" "CLIPPY_DRIVER=$KCLIPPY")
 JOBS=${JOBS:-$(nproc)}
 
 say() { printf '[%s] %s\n' "${PHASE:-vmrs}" "$*" >&2; }

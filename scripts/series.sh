@@ -36,11 +36,15 @@ make_tree() {
 	fi
 	cd "$DIR"
 	git init -q -b vmrs
-	git config user.name "${GIT_AUTHOR_NAME:-virtio-mem-rs}"
+	git config user.name "${GIT_AUTHOR_NAME:-virtio-mem-rs developers}"
 	git config user.email "${GIT_AUTHOR_EMAIL:-virtio-mem-rs@localhost}"
 	say "committing the base tree (a minute)"
-	git add -A >/dev/null
+	git add -A -f >/dev/null
 	git commit -q -m "Linux $(make -s kernelversion)"
+	# Debian's .gitignore ignores every top-level entry; undo that in a
+	# commit of its own below the base, so it never enters the series.
+	sed -i '/^# Debian packaging/,$d' .gitignore
+	git commit -q -a -m "series tree: track the whole source (not part of the series)"
 	git tag vmrs-base
 	local cover=$PATCHES/0000-cover-letter.patch
 	if [ -f "$cover" ]; then

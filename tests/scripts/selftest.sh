@@ -5,6 +5,8 @@
 # named, a series naming a missing file must say so. Prints TAP.
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
+# The user's own tree settings would bypass what is tested here.
+unset KDIR KSRC
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 n=0

@@ -48,6 +48,8 @@ pub struct Case {
     pub rust_ready: bool,
     /// Whether a `page allocation failure` report is expected here.
     pub allow_alloc_failure: bool,
+    /// Extra kernel command line words for this case.
+    pub cmdline: &'static [&'static str],
 }
 
 const fn case(name: &'static str, summary: &'static str) -> Case {
@@ -61,6 +63,7 @@ const fn case(name: &'static str, summary: &'static str) -> Case {
         timeout: Duration::from_secs(300),
         rust_ready: false,
         allow_alloc_failure: false,
+        cmdline: &[],
     }
 }
 
@@ -86,6 +89,24 @@ pub const CASES: &[Case] = &[
         ..case(
             "load-unload",
             "load and unload the module ten times with nothing plugged",
+        )
+    },
+    // movablecore= puts the top of boot memory in ZONE_MOVABLE, so there is a zone boundary
+    // inside online memory for the cross-zone check.
+    Case {
+        cmdline: &["movablecore=256M"],
+        ..case(
+            "contig-pageblock",
+            "alloc_contig_range() at pageblock granularity through kernel::contig",
+        )
+    },
+    // The kernel crate's doc tests, run by KUnit at boot.
+    Case {
+        rust_ready: true,
+        cmdline: &["kunit.enable=1", "kunit.filter_glob=rust_doctests_kernel"],
+        ..case(
+            "kunit",
+            "the kernel crate's doc tests under KUnit, the series' included",
         )
     },
 ];

@@ -55,6 +55,7 @@ pub fn boot(
         format!("vmrs.case={}", case.name),
         format!("vmrs.driver={}", driver.name()),
     ];
+    cmdline.extend(case.cmdline.iter().map(|w| w.to_string()));
     cmdline.extend_from_slice(extra_cmdline);
     let config = GuestConfig {
         bzimage: env.bzimage.clone(),
