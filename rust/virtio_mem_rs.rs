@@ -7,6 +7,10 @@
 
 use kernel::prelude::*;
 
+// The driver's decisions, shared with the host tests (`rust/core/Cargo.toml`).
+#[path = "core/mod.rs"]
+pub mod vmcore;
+
 module! {
     type: VirtioMemRs,
     name: "virtio_mem_rs",

@@ -41,6 +41,7 @@ unit_tests() {
 	passed=$((passed + p))
 	failed=$((failed + f))
 }
+unit_tests "$TOP/rust/core/Cargo.toml" core-unit
 unit_tests "$RUNNER_MANIFEST" runner-unit
 
 say "self-test of the scripts' error paths"

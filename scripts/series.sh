@@ -102,7 +102,7 @@ run_checkpatch() {
 
 bisect_build() {
 	[ -d "$DIR/.git" ] || die "no series tree at $DIR (series.sh tree)"
-	local out=$DIR/.bisect-build commits c i=0
+	local out=$CACHE_DIR/series-bisect-build commits c i=0
 	commits=$(git -C "$DIR" rev-list --reverse "$(base_of)"..HEAD)
 	local head
 	head=$(git -C "$DIR" rev-parse --abbrev-ref HEAD)

@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host build of the driver's pure core (`mod.rs`): the module includes the same files.
+
+#![no_std]
+
+#[cfg(test)]
+extern crate std;
+
+#[path = "mod.rs"]
+mod inner;
+
+pub use inner::*;
+
+#[cfg(test)]
+mod model_tests;

@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Property tests: random sequences of plugs, unplugs (with random busy subblocks) and
+//! on/offlining, driven through the planner the way the driver drives it, checked against a
+//! plain model of which subblocks are plugged.
+
+use crate::geometry::Geometry;
+use crate::sbm::{MbState, PlugStep, SbRange, Sbm, UnplugStep};
+use proptest::prelude::*;
+use std::collections::BTreeSet;
+use std::vec;
+use std::vec::Vec;
+
+const SBS: u32 = 8;
+const MBS: u64 = 6;
+
+fn geo() -> Geometry {
+    Geometry {
+        addr: 1 << 32,
+        region_size: MBS * u64::from(SBS) * (2 << 20),
+        block_size: 2 << 20,
+        sb_size: 2 << 20,
+        mb_size: u64::from(SBS) * (2 << 20),
+        sbs_per_mb: SBS,
+        first_mb: 0,
+        nb_mb: MBS,
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Plug(u64),
+    /// Unplug this many subblocks; a subblock whose (mb * SBS + sb) is in the set is busy.
+    Unplug(u64, BTreeSet<u64>, bool),
+    Online(u64, bool),
+    Offline(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..=MBS * u64::from(SBS) + 3).prop_map(Op::Plug),
+        (
+            0..=MBS * u64::from(SBS) + 3,
+            prop::collection::btree_set(0..MBS * u64::from(SBS), 0..6),
+            any::<bool>()
+        )
+            .prop_map(|(n, busy, online)| Op::Unplug(n, busy, online)),
+        (0..MBS, any::<bool>()).prop_map(|(mb, movable)| Op::Online(mb, movable)),
+        (0..MBS).prop_map(Op::Offline),
+    ]
+}
+
+struct World {
+    sbm: Sbm<Vec<MbState>, Vec<u64>>,
+    /// The model: plugged subblocks as `mb * SBS + sb`.
+    plugged: BTreeSet<u64>,
+}
+
+impl World {
+    fn new() -> Self {
+        let g = geo();
+        let states = vec![MbState::Unused; MBS as usize];
+        let bitmap = vec![0u64; MBS as usize * g.words_per_mb()];
+        Self {
+            sbm: Sbm::new(g, states, bitmap).unwrap(),
+            plugged: BTreeSet::new(),
+        }
+    }
+
+    fn plug(&mut self, mut nb: u64) {
+        let mut steps = 0;
+        while let Some(step) = self.sbm.next_plug(nb, MBS) {
+            steps += 1;
+            assert!(
+                steps <= 2 * MBS * u64::from(SBS),
+                "plugging does not terminate"
+            );
+            let SbRange { mb, first, count } = match step {
+                PlugStep::Subblocks(r) => {
+                    assert!(self.sbm.state(r.mb).is_added());
+                    r
+                }
+                PlugStep::NewBlock(r) => {
+                    assert_eq!(self.sbm.state(r.mb), MbState::Unused);
+                    assert_eq!(r.first, 0);
+                    r
+                }
+            };
+            assert!(
+                count > 0 && u64::from(count) <= nb,
+                "step {step:?} for {nb}"
+            );
+            assert!(
+                self.sbm.all(mb, first, count, false),
+                "plugging plugged subblocks"
+            );
+            self.sbm.record_plugged(mb, first, count);
+            if let PlugStep::NewBlock(_) = step {
+                self.sbm.record_added(mb);
+            }
+            for sb in first..first + count {
+                assert!(self.plugged.insert(mb * u64::from(SBS) + u64::from(sb)));
+            }
+            nb -= u64::from(count);
+        }
+        // Stopping early only when everything is plugged.
+        assert!(nb == 0 || self.plugged.len() as u64 == MBS * u64::from(SBS));
+    }
+
+    fn unplug(&mut self, mut nb: u64, busy: &BTreeSet<u64>, online: bool) {
+        let mut pass = self.sbm.unplug_pass(online);
+        let mut steps = 0;
+        while let Some(UnplugStep {
+            range: step,
+            online: step_online,
+        }) = pass.next(&self.sbm, nb)
+        {
+            steps += 1;
+            assert!(
+                steps <= 4 * MBS * u64::from(SBS),
+                "unplugging does not terminate"
+            );
+            assert!(u64::from(step.count) <= nb);
+            assert!(
+                self.sbm.all(step.mb, step.first, step.count, true),
+                "unplugging unplugged subblocks"
+            );
+            let state = self.sbm.state(step.mb);
+            assert_eq!(step_online, state.is_online());
+            assert!(online || !state.is_online(), "touched online memory");
+            let ids: Vec<u64> = (step.first..step.first + step.count)
+                .map(|sb| step.mb * u64::from(SBS) + u64::from(sb))
+                .collect();
+            if state.is_online() && ids.iter().any(|id| busy.contains(id)) {
+                continue;
+            }
+            self.sbm.record_unplugged(step.mb, step.first, step.count);
+            for id in ids {
+                assert!(self.plugged.remove(&id));
+            }
+            nb -= u64::from(step.count);
+            if self.sbm.plugged_in(step.mb) == 0 && self.sbm.state(step.mb) != MbState::Unused {
+                self.sbm.record_removed(step.mb);
+            }
+        }
+    }
+
+    fn check(&self) {
+        assert_eq!(self.sbm.plugged_subblocks(), self.plugged.len() as u64);
+        for mb in 0..MBS {
+            let n = self.sbm.plugged_in(mb);
+            let s = self.sbm.state(mb);
+            match s {
+                MbState::Unused => assert_eq!(n, 0, "unused block {mb} has plugged subblocks"),
+                MbState::Plugged => assert!(n > 0),
+                MbState::Offline | MbState::Kernel | MbState::Movable => {
+                    assert_eq!(n, SBS, "{s:?}")
+                }
+                MbState::OfflinePartial | MbState::KernelPartial | MbState::MovablePartial => {
+                    assert!(n < SBS, "{s:?} block {mb} is full")
+                }
+            }
+            for sb in 0..SBS {
+                let id = mb * u64::from(SBS) + u64::from(sb);
+                assert_eq!(self.sbm.is_plugged(mb, sb), self.plugged.contains(&id));
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn planner_matches_the_model(ops in prop::collection::vec(op(), 1..40)) {
+        let mut w = World::new();
+        for op in ops {
+            match op {
+                Op::Plug(n) => w.plug(n),
+                Op::Unplug(n, busy, online) => w.unplug(n, &busy, online),
+                Op::Online(mb, movable) => {
+                    if w.sbm.state(mb).is_added() && !w.sbm.state(mb).is_online() {
+                        w.sbm.record_online(mb, movable);
+                    }
+                }
+                Op::Offline(mb) => {
+                    if w.sbm.state(mb).is_online() {
+                        w.sbm.record_offline(mb);
+                    }
+                }
+            }
+            w.check();
+        }
+    }
+}
+
+#[test]
+fn plugs_partial_online_blocks_before_new_ones() {
+    let mut w = World::new();
+    w.plug(u64::from(SBS) + 2);
+    w.sbm.record_online(0, true);
+    w.sbm.record_online(1, true);
+    assert_eq!(w.sbm.state(1), MbState::MovablePartial);
+    assert_eq!(
+        w.sbm.next_plug(3, MBS),
+        Some(PlugStep::Subblocks(SbRange {
+            mb: 1,
+            first: 2,
+            count: 3
+        }))
+    );
+}
+
+#[test]
+fn unplugs_offline_then_movable_then_kernel_highest_first() {
+    let mut w = World::new();
+    w.plug(4 * u64::from(SBS));
+    w.sbm.record_online(0, false);
+    w.sbm.record_online(1, true);
+    w.sbm.record_online(2, true);
+    let mut pass = w.sbm.unplug_pass(true);
+    // Block 3 is offline: first, as one run.
+    let s = pass.next(&w.sbm, 100).unwrap();
+    assert_eq!(
+        (s.range, s.online),
+        (
+            SbRange {
+                mb: 3,
+                first: 0,
+                count: SBS
+            },
+            false
+        )
+    );
+    w.sbm.record_unplugged(3, 0, SBS);
+    // Then the highest movable block, whole.
+    let s = pass.next(&w.sbm, 100).unwrap();
+    assert_eq!(
+        (s.range, s.online),
+        (
+            SbRange {
+                mb: 2,
+                first: 0,
+                count: SBS
+            },
+            true
+        )
+    );
+    // Pretend it was busy: it is tried subblock by subblock, from the top.
+    let s = pass.next(&w.sbm, 100).unwrap();
+    assert_eq!(
+        s.range,
+        SbRange {
+            mb: 2,
+            first: SBS - 1,
+            count: 1
+        }
+    );
+}
+
+#[test]
+fn offline_only_pass_leaves_online_memory_alone() {
+    let mut w = World::new();
+    w.plug(2 * u64::from(SBS));
+    w.sbm.record_online(0, true);
+    let mut pass = w.sbm.unplug_pass(false);
+    let s = pass.next(&w.sbm, 100).unwrap();
+    assert_eq!(s.range.mb, 1);
+    w.sbm.record_unplugged(1, 0, SBS);
+    assert_eq!(pass.next(&w.sbm, 100), None);
+}

@@ -1,0 +1,411 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Sub Block Mode: one state per Linux memory block, one bit per subblock, and the choice of
+//! what to plug or unplug next (the order of `drivers/virtio/virtio_mem.c`).
+//!
+//! The driver asks for a step, carries it out with the kernel and the device, and reports
+//! what happened with the `record_*` methods; the choice never depends on anything but this
+//! state, so the host tests can replay any sequence.
+
+use super::geometry::Geometry;
+use core::ops::DerefMut;
+
+/// The state of one memory block of the device region.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MbState {
+    /// Nothing plugged, not added to Linux.
+    #[default]
+    Unused = 0,
+    /// Some subblocks plugged, not added to Linux (adding failed): to be unplugged.
+    Plugged,
+    /// All subblocks plugged, added, offline.
+    Offline,
+    /// Some subblocks plugged, added, offline.
+    OfflinePartial,
+    /// All subblocks plugged, online in a kernel zone.
+    Kernel,
+    /// Some subblocks plugged, online in a kernel zone.
+    KernelPartial,
+    /// All subblocks plugged, online in ZONE_MOVABLE.
+    Movable,
+    /// Some subblocks plugged, online in ZONE_MOVABLE.
+    MovablePartial,
+}
+
+impl MbState {
+    /// Whether the block is online (its pages are the buddy allocator's or in use).
+    pub fn is_online(self) -> bool {
+        matches!(
+            self,
+            Self::Kernel | Self::KernelPartial | Self::Movable | Self::MovablePartial
+        )
+    }
+
+    /// Whether the block is added to Linux.
+    pub fn is_added(self) -> bool {
+        !matches!(self, Self::Unused | Self::Plugged)
+    }
+
+    /// The state of an added block with `all` or only some subblocks plugged.
+    fn with_fullness(self, all: bool) -> Self {
+        match (self, all) {
+            (Self::Offline | Self::OfflinePartial, true) => Self::Offline,
+            (Self::Offline | Self::OfflinePartial, false) => Self::OfflinePartial,
+            (Self::Kernel | Self::KernelPartial, true) => Self::Kernel,
+            (Self::Kernel | Self::KernelPartial, false) => Self::KernelPartial,
+            (Self::Movable | Self::MovablePartial, true) => Self::Movable,
+            (Self::Movable | Self::MovablePartial, false) => Self::MovablePartial,
+            (s, _) => s,
+        }
+    }
+}
+
+/// Subblocks `first..first + count` of one memory block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SbRange {
+    /// The memory block, as an index into the region's blocks.
+    pub mb: u64,
+    /// The first subblock.
+    pub first: u32,
+    /// How many subblocks.
+    pub count: u32,
+}
+
+/// The next plug to carry out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlugStep {
+    /// Plug these unplugged subblocks of an added block (and fake-online them when the block
+    /// is online).
+    Subblocks(SbRange),
+    /// Plug these subblocks (from the first) of an unused block, then add the block.
+    NewBlock(SbRange),
+}
+
+/// The next unplug to carry out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnplugStep {
+    /// The plugged subblocks to unplug.
+    pub range: SbRange,
+    /// The block is online: take the subblocks with `alloc_contig_range()` first.
+    pub online: bool,
+}
+
+/// States plugging fills, in order: online partial blocks, then offline ones.
+const PLUG_ORDER: [MbState; 3] = [
+    MbState::KernelPartial,
+    MbState::MovablePartial,
+    MbState::OfflinePartial,
+];
+
+/// States unplugging empties, in order: blocks that failed to be added, offline blocks
+/// (partial first), then online ones, ZONE_MOVABLE before kernel zones and partial blocks
+/// before full ones, so that whole blocks can go with their metadata and kernel memory is
+/// touched last.
+const UNPLUG_ORDER: [MbState; 7] = [
+    MbState::Plugged,
+    MbState::OfflinePartial,
+    MbState::Offline,
+    MbState::MovablePartial,
+    MbState::KernelPartial,
+    MbState::Movable,
+    MbState::Kernel,
+];
+/// How many of [`UNPLUG_ORDER`] are offline states.
+const UNPLUG_OFFLINE_STATES: usize = 3;
+
+/// The Sub Block Mode state of one device, in storage the caller provides: `states` has a
+/// slot per memory block and `bitmap` [`Geometry::words_per_mb`] words per memory block.
+pub struct Sbm<S, B> {
+    geo: Geometry,
+    states: S,
+    bitmap: B,
+}
+
+impl<S, B> Sbm<S, B>
+where
+    S: DerefMut<Target = [MbState]>,
+    B: DerefMut<Target = [u64]>,
+{
+    /// Wraps zeroed storage (all blocks unused); `None` when it is too small.
+    pub fn new(geo: Geometry, states: S, bitmap: B) -> Option<Self> {
+        let nb = usize::try_from(geo.nb_mb).ok()?;
+        if states.len() < nb || bitmap.len() < nb.checked_mul(geo.words_per_mb())? {
+            return None;
+        }
+        Some(Self {
+            geo,
+            states,
+            bitmap,
+        })
+    }
+
+    /// The layout of the region.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    /// The state of block `mb`.
+    pub fn state(&self, mb: u64) -> MbState {
+        self.states[mb as usize]
+    }
+
+    fn set_state(&mut self, mb: u64, s: MbState) {
+        self.states[mb as usize] = s;
+    }
+
+    fn bit(&self, mb: u64, sb: u32) -> (usize, u64) {
+        let word = mb as usize * self.geo.words_per_mb() + sb as usize / 64;
+        (word, 1u64 << (sb % 64))
+    }
+
+    /// Whether subblock `sb` of block `mb` is plugged.
+    pub fn is_plugged(&self, mb: u64, sb: u32) -> bool {
+        let (w, m) = self.bit(mb, sb);
+        self.bitmap[w] & m != 0
+    }
+
+    fn set_bits(&mut self, mb: u64, first: u32, count: u32, plugged: bool) {
+        for sb in first..first + count {
+            let (w, m) = self.bit(mb, sb);
+            if plugged {
+                self.bitmap[w] |= m;
+            } else {
+                self.bitmap[w] &= !m;
+            }
+        }
+    }
+
+    /// Plugged subblocks of block `mb`.
+    pub fn plugged_in(&self, mb: u64) -> u32 {
+        let w = self.geo.words_per_mb();
+        let start = mb as usize * w;
+        self.bitmap[start..start + w]
+            .iter()
+            .map(|x| x.count_ones())
+            .sum()
+    }
+
+    /// Whether all of `first..first + count` of block `mb` are plugged (`true`) or all
+    /// unplugged (`false`).
+    pub fn all(&self, mb: u64, first: u32, count: u32, plugged: bool) -> bool {
+        (first..first + count).all(|sb| self.is_plugged(mb, sb) == plugged)
+    }
+
+    /// Everything plugged, in subblocks.
+    pub fn plugged_subblocks(&self) -> u64 {
+        (0..self.geo.nb_mb)
+            .map(|mb| u64::from(self.plugged_in(mb)))
+            .sum()
+    }
+
+    fn refresh_fullness(&mut self, mb: u64) {
+        let all = self.plugged_in(mb) == self.geo.sbs_per_mb;
+        let s = self.state(mb).with_fullness(all);
+        self.set_state(mb, s);
+    }
+
+    /// The device plugged `first..first + count` of block `mb`.
+    pub fn record_plugged(&mut self, mb: u64, first: u32, count: u32) {
+        self.set_bits(mb, first, count, true);
+        if self.state(mb) == MbState::Unused {
+            self.set_state(mb, MbState::Plugged);
+        }
+        self.refresh_fullness(mb);
+    }
+
+    /// The device unplugged `first..first + count` of block `mb`.
+    pub fn record_unplugged(&mut self, mb: u64, first: u32, count: u32) {
+        self.set_bits(mb, first, count, false);
+        if self.state(mb) == MbState::Plugged && self.plugged_in(mb) == 0 {
+            self.set_state(mb, MbState::Unused);
+        }
+        self.refresh_fullness(mb);
+    }
+
+    /// Block `mb` was added to Linux (offline for now).
+    pub fn record_added(&mut self, mb: u64) {
+        self.set_state(mb, MbState::Offline);
+        self.refresh_fullness(mb);
+    }
+
+    /// Adding block `mb` failed: it stays plugged but not added, to be unplugged.
+    pub fn record_add_failed(&mut self, mb: u64) {
+        self.set_state(mb, MbState::Plugged);
+    }
+
+    /// Block `mb` was removed from Linux; it must have nothing plugged any more.
+    pub fn record_removed(&mut self, mb: u64) {
+        self.set_state(mb, MbState::Unused);
+    }
+
+    /// Block `mb` went online, into ZONE_MOVABLE or a kernel zone.
+    pub fn record_online(&mut self, mb: u64, movable: bool) {
+        self.set_state(
+            mb,
+            if movable {
+                MbState::Movable
+            } else {
+                MbState::Kernel
+            },
+        );
+        self.refresh_fullness(mb);
+    }
+
+    /// Block `mb` went offline.
+    pub fn record_offline(&mut self, mb: u64) {
+        self.set_state(mb, MbState::Offline);
+        self.refresh_fullness(mb);
+    }
+
+    /// Blocks in state `s`, lowest first.
+    fn blocks_in(&self, s: MbState) -> impl Iterator<Item = u64> + '_ {
+        (0..self.geo.nb_mb).filter(move |&mb| self.state(mb) == s)
+    }
+
+    /// The next plug toward `nb_sb` more subblocks, using only the first `usable_mbs` blocks
+    /// for new ones; `None` when there is nothing left to plug into.
+    pub fn next_plug(&self, nb_sb: u64, usable_mbs: u64) -> Option<PlugStep> {
+        if nb_sb == 0 {
+            return None;
+        }
+        let want = u32::try_from(nb_sb.min(u64::from(self.geo.sbs_per_mb))).ok()?;
+        for s in PLUG_ORDER {
+            for mb in self.blocks_in(s) {
+                let Some(first) = (0..self.geo.sbs_per_mb).find(|&sb| !self.is_plugged(mb, sb))
+                else {
+                    continue;
+                };
+                let count = (first..self.geo.sbs_per_mb)
+                    .take_while(|&sb| !self.is_plugged(mb, sb))
+                    .take(want as usize)
+                    .count() as u32;
+                return Some(PlugStep::Subblocks(SbRange { mb, first, count }));
+            }
+        }
+        self.blocks_in(MbState::Unused)
+            .find(|&mb| mb < usable_mbs)
+            .map(|mb| {
+                PlugStep::NewBlock(SbRange {
+                    mb,
+                    first: 0,
+                    count: want,
+                })
+            })
+    }
+
+    /// Starts a pass over the blocks for unplugging; with `unplug_online` false only offline
+    /// blocks are touched.
+    pub fn unplug_pass(&self, unplug_online: bool) -> UnplugPass {
+        UnplugPass {
+            order: 0,
+            mb: None,
+            sb_end: 0,
+            tried_whole: false,
+            limit: if unplug_online {
+                UNPLUG_ORDER.len()
+            } else {
+                UNPLUG_OFFLINE_STATES
+            },
+        }
+    }
+}
+
+/// A pass over the blocks in unplug order. Each block is visited once per pass, from its
+/// highest subblock down, so a subblock that was busy is not tried again in the same pass.
+#[derive(Clone, Debug)]
+pub struct UnplugPass {
+    order: usize,
+    /// The block being worked on.
+    mb: Option<u64>,
+    /// Subblocks of `mb` from this one up are done.
+    sb_end: u32,
+    /// Whether `mb` was already offered whole.
+    tried_whole: bool,
+    limit: usize,
+}
+
+impl UnplugPass {
+    /// The next unplug toward `nb_sb` fewer subblocks, or `None` when the pass is over.
+    pub fn next<S, B>(&mut self, sbm: &Sbm<S, B>, nb_sb: u64) -> Option<UnplugStep>
+    where
+        S: DerefMut<Target = [MbState]>,
+        B: DerefMut<Target = [u64]>,
+    {
+        if nb_sb == 0 {
+            return None;
+        }
+        let per_mb = sbm.geo.sbs_per_mb;
+        while self.order < self.limit {
+            let Some(mb) = self.mb else {
+                // The next block in this state, highest first, below the last one visited.
+                let state = UNPLUG_ORDER[self.order];
+                match (0..sbm.geo.nb_mb).rev().find(|&mb| sbm.state(mb) == state) {
+                    Some(mb) => {
+                        self.mb = Some(mb);
+                        self.sb_end = per_mb;
+                        self.tried_whole = false;
+                    }
+                    None => self.order += 1,
+                }
+                continue;
+            };
+            let online = sbm.state(mb).is_online();
+            if online && !self.tried_whole {
+                self.tried_whole = true;
+                if nb_sb >= u64::from(per_mb) && sbm.all(mb, 0, per_mb, true) {
+                    let range = SbRange {
+                        mb,
+                        first: 0,
+                        count: per_mb,
+                    };
+                    return Some(UnplugStep { range, online });
+                }
+            }
+            let top = (0..self.sb_end).rev().find(|&sb| sbm.is_plugged(mb, sb));
+            let Some(top) = top else {
+                self.finish_block(sbm, mb);
+                continue;
+            };
+            // Online subblocks go one by one (each needs its own allocation); offline ones in
+            // runs of plugged subblocks.
+            let max = if online {
+                1
+            } else {
+                nb_sb.min(u64::from(per_mb)) as u32
+            };
+            let mut first = top;
+            while first > 0 && top + 1 - first < max && sbm.is_plugged(mb, first - 1) {
+                first -= 1;
+            }
+            self.sb_end = first;
+            let range = SbRange {
+                mb,
+                first,
+                count: top + 1 - first,
+            };
+            return Some(UnplugStep { range, online });
+        }
+        None
+    }
+
+    /// Moves past block `mb`: to the next lower block in the same state, found afresh.
+    fn finish_block<S, B>(&mut self, sbm: &Sbm<S, B>, mb: u64)
+    where
+        S: DerefMut<Target = [MbState]>,
+        B: DerefMut<Target = [u64]>,
+    {
+        let state = UNPLUG_ORDER[self.order];
+        match (0..mb).rev().find(|&m| sbm.state(m) == state) {
+            Some(next) => {
+                self.mb = Some(next);
+                self.sb_end = sbm.geo.sbs_per_mb;
+                self.tried_whole = false;
+            }
+            None => {
+                self.mb = None;
+                self.order += 1;
+            }
+        }
+    }
+}
