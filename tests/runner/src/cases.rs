@@ -50,6 +50,9 @@ pub struct Case {
     pub allow_alloc_failure: bool,
     /// Extra kernel command line words for this case.
     pub cmdline: &'static [&'static str],
+    /// A test of the kernel (the patch series), not of a driver: it runs once, with the
+    /// control driver's guest.
+    pub kernel_only: bool,
 }
 
 const fn case(name: &'static str, summary: &'static str) -> Case {
@@ -64,6 +67,7 @@ const fn case(name: &'static str, summary: &'static str) -> Case {
         rust_ready: false,
         allow_alloc_failure: false,
         cmdline: &[],
+        kernel_only: false,
     }
 }
 
@@ -95,6 +99,7 @@ pub const CASES: &[Case] = &[
     // inside online memory for the cross-zone check.
     Case {
         cmdline: &["movablecore=256M"],
+        kernel_only: true,
         ..case(
             "contig-pageblock",
             "alloc_contig_range() at pageblock granularity through kernel::contig",
@@ -102,7 +107,7 @@ pub const CASES: &[Case] = &[
     },
     // The kernel crate's doc tests, run by KUnit at boot.
     Case {
-        rust_ready: true,
+        kernel_only: true,
         cmdline: &["kunit.enable=1", "kunit.filter_glob=rust_doctests_kernel"],
         ..case(
             "kunit",
