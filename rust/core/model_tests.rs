@@ -269,3 +269,59 @@ fn offline_only_pass_leaves_online_memory_alone() {
     w.sbm.record_unplugged(1, 0, SBS);
     assert_eq!(pass.next(&w.sbm, 100), None);
 }
+
+proptest! {
+    /// Whatever a device writes, decoding answers without panicking, and a known response type
+    /// decodes back to what was sent.
+    #[test]
+    fn responses_from_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..16)) {
+        use crate::wire::{decode_response, decode_state, Response};
+        let r = decode_response(&bytes);
+        let _ = decode_state(&bytes);
+        if bytes.len() >= 2 {
+            let kind = u16::from_le_bytes([bytes[0], bytes[1]]);
+            prop_assert_eq!(r.is_ok(), kind <= 3);
+            if kind == 0 {
+                prop_assert_eq!(r, Ok(Response::Ack));
+            }
+        } else {
+            prop_assert!(r.is_err());
+        }
+    }
+
+    /// Any configuration either is refused or lays out a region whose memory blocks and
+    /// subblocks fit inside it.
+    #[test]
+    fn any_config_is_refused_or_consistent(
+        block_shift in 0u32..40,
+        addr in any::<u64>(),
+        region in any::<u64>(),
+        usable in any::<u64>(),
+    ) {
+        use crate::config::{validate, DeviceConfig, Limits};
+        let limits = Limits {
+            page_size: 4096,
+            pageblock_size: 2 << 20,
+            memory_block_size: 128 << 20,
+            pluggable_start: 0,
+            pluggable_end: 1 << 46,
+        };
+        let cfg = DeviceConfig {
+            block_size: 1u64 << block_shift,
+            addr,
+            region_size: region,
+            usable_region_size: usable,
+            ..Default::default()
+        };
+        if let Ok(g) = validate(&cfg, &limits) {
+            prop_assert!(g.sb_size.is_power_of_two() && g.sb_size >= g.block_size);
+            prop_assert_eq!(g.mb_size % g.sb_size, 0);
+            prop_assert!(g.sbs_per_mb >= 1);
+            if g.nb_mb > 0 {
+                prop_assert!(g.mb_addr(0) >= g.addr);
+                prop_assert!(g.mb_addr(g.nb_mb - 1) + g.mb_size <= g.addr + g.region_size);
+            }
+            prop_assert!(g.usable_mbs(usable) <= g.nb_mb);
+        }
+    }
+}
