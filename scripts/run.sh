@@ -5,7 +5,7 @@
 PHASE=run
 source "$(dirname "$0")/lib.sh"
 
-# Until the Rust driver binds devices (the driver issue), the demo runs the
+# Until the Rust driver plugs memory (the driver issue), the demo runs the
 # upstream C module and says so; DRIVER=rust overrides.
 DRIVER=${DRIVER:-c}
 RESULTS=$TOP/results/run
@@ -17,7 +17,7 @@ KBUILD=$("$TOP/scripts/kernel.sh")
 "$(cargo_cmd)" build -q --release --manifest-path "$RUNNER_MANIFEST" ||
 	die "building the test runner failed"
 if [ "$DRIVER" = c ]; then
-	say "note: the Rust driver does not bind devices yet; this demo drives the upstream C module"
+	say "note: the Rust driver binds the device but does not plug memory yet; this demo drives the upstream C module"
 fi
 "$RUNNER" run --driver "$DRIVER" --bzimage "$KBUILD/arch/x86/boot/bzImage" \
 	--initramfs "$RESULTS/initramfs.cpio.gz" --logdir "$RESULTS"
