@@ -12,7 +12,6 @@
 PHASE=kernel
 source "$(dirname "$0")/lib.sh"
 
-FRAGMENT=$TOP/config/kernel.fragment
 # Bump when a change to this script changes what it builds.
 RECIPE=1
 # VMRS_PATCHES: another series directory (the scripts' self-test uses one).
@@ -63,7 +62,7 @@ key=$( {
 	for p in $(series_patches); do
 		cat "$PATCHES/$p"
 	done
-	cat "$FRAGMENT"
+	cat "$KERNEL_FRAGMENT"
 	echo "recipe $RECIPE"
 	"$KRUSTC" --version; "$BINDGEN" --version; clang --version | head -n 1; ld.lld --version
 } | sha_of)
@@ -111,31 +110,7 @@ done
 say "applied $n patches to Linux $KVER"
 
 say "configuring: tinyconfig + config/kernel.fragment"
-{
-	make -C "$SRC" O="$OUT" "${KMAKE_ARGS[@]}" tinyconfig &&
-		"$SRC/scripts/kconfig/merge_config.sh" -m -O "$OUT" "$OUT/.config" "$FRAGMENT" &&
-		make -C "$SRC" O="$OUT" "${KMAKE_ARGS[@]}" olddefconfig
-} >"$DIR/config.log" 2>&1 || {
-	show_tail "$DIR/config.log"
-	die "kernel configuration failed (log: $DIR/config.log)"
-}
-dropped=()
-while IFS= read -r line; do
-	case $line in
-	# "=n" is written as "# CONFIG_X is not set": it must not be set at all.
-	CONFIG_*=n) ! grep -q "^${line%=n}=" "$OUT/.config" || dropped+=("$line") ;;
-	CONFIG_*=*) grep -qxF "$line" "$OUT/.config" || dropped+=("$line") ;;
-	esac
-done <"$FRAGMENT"
-if [ ${#dropped[@]} -gt 0 ]; then
-	say "these options of config/kernel.fragment did not survive olddefconfig:"
-	printf '    %s\n' "${dropped[@]}" >&2
-	if printf '%s\n' "${dropped[@]}" | grep -q '^CONFIG_RUST='; then
-		say "make rustavailable says:"
-		make -C "$SRC" O="$OUT" "${KMAKE_ARGS[@]}" rustavailable 2>&1 | sed 's/^/    /' >&2 || true
-	fi
-	die "kernel configuration lost ${#dropped[@]} options (a missing dependency or tool)"
-fi
+configure_kernel "$SRC" "$OUT" "$DIR/config.log"
 
 say "building bzImage and modules with LLVM=1, $JOBS jobs (about 11 minutes on 2 cores; log: $LOG)"
 start=$SECONDS

@@ -75,3 +75,37 @@ cargo_cmd() {
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE_DIR/cargo-target}
 RUNNER_MANIFEST=$TOP/tests/runner/Cargo.toml
 RUNNER=$CARGO_TARGET_DIR/release/vmrs-runner
+
+# The kernel configuration every build uses: tinyconfig with the fragment merged in.
+KERNEL_FRAGMENT=$TOP/config/kernel.fragment
+
+# configure_kernel SRC OUT LOG: configures the build directory OUT for the source tree SRC,
+# then checks that every option of the fragment survived olddefconfig, which drops an option
+# silently when a dependency (or for RUST, a tool) is missing.
+configure_kernel() {
+	local src=$1 out=$2 log=$3 line
+	{
+		make -C "$src" O="$out" "${KMAKE_ARGS[@]}" tinyconfig &&
+			"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$KERNEL_FRAGMENT" &&
+			make -C "$src" O="$out" "${KMAKE_ARGS[@]}" olddefconfig
+	} >"$log" 2>&1 || {
+		show_tail "$log"
+		die "kernel configuration failed (log: $log)"
+	}
+	local dropped=()
+	while IFS= read -r line; do
+		case $line in
+		# "=n" is written as "# CONFIG_X is not set": it must not be set at all.
+		CONFIG_*=n) ! grep -q "^${line%=n}=" "$out/.config" || dropped+=("$line") ;;
+		CONFIG_*=*) grep -qxF "$line" "$out/.config" || dropped+=("$line") ;;
+		esac
+	done <"$KERNEL_FRAGMENT"
+	[ ${#dropped[@]} -eq 0 ] && return 0
+	say "these options of config/kernel.fragment did not survive olddefconfig:"
+	printf '    %s\n' "${dropped[@]}" >&2
+	if printf '%s\n' "${dropped[@]}" | grep -q '^CONFIG_RUST='; then
+		say "make rustavailable says:"
+		make -C "$src" O="$out" "${KMAKE_ARGS[@]}" rustavailable 2>&1 | sed 's/^/    /' >&2 || true
+	fi
+	die "kernel configuration lost ${#dropped[@]} options (a missing dependency or tool)"
+}

@@ -110,8 +110,7 @@ bisect_build() {
 	local head
 	head=$(git -C "$DIR" rev-parse --abbrev-ref HEAD)
 	mkdir -p "$out"
-	make -C "$DIR" O="$out" "${KMAKE_ARGS[@]}" tinyconfig >/dev/null
-	"$DIR/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$TOP/config/kernel.fragment" >/dev/null
+	configure_kernel "$DIR" "$out" "$out/config.log"
 	for c in $commits; do
 		i=$((i + 1))
 		git -C "$DIR" checkout -q "$c"

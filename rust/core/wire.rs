@@ -186,14 +186,18 @@ mod tests {
 
     #[test]
     fn decodes_responses() {
+        let answers = [
+            Response::Ack,
+            Response::Nack,
+            Response::Busy,
+            Response::Error,
+        ];
+        for (kind, want) in answers.into_iter().enumerate() {
+            let mut r = [0u8; RESPONSE_SIZE];
+            r[0] = kind as u8;
+            assert_eq!(decode_response(&r), Ok(want));
+        }
         let mut r = [0u8; RESPONSE_SIZE];
-        assert_eq!(decode_response(&r), Ok(Response::Ack));
-        r[0] = 1;
-        assert_eq!(decode_response(&r), Ok(Response::Nack));
-        r[0] = 2;
-        assert_eq!(decode_response(&r), Ok(Response::Busy));
-        r[0] = 3;
-        assert_eq!(decode_response(&r), Ok(Response::Error));
         r[0] = 4;
         assert_eq!(decode_response(&r), Err(WireError::UnknownType(4)));
         assert_eq!(decode_response(&r[..1]), Err(WireError::Short(1)));
@@ -201,12 +205,18 @@ mod tests {
 
     #[test]
     fn decodes_states() {
+        let states = [
+            BlockState::Plugged,
+            BlockState::Unplugged,
+            BlockState::Mixed,
+        ];
+        for (state, want) in states.into_iter().enumerate() {
+            let mut r = [0u8; RESPONSE_SIZE];
+            r[8] = state as u8;
+            assert_eq!(decode_state(&r), Ok(want));
+        }
         let mut r = [0u8; RESPONSE_SIZE];
-        assert_eq!(decode_state(&r), Ok(BlockState::Plugged));
-        r[8] = 1;
-        assert_eq!(decode_state(&r), Ok(BlockState::Unplugged));
         r[8] = 2;
-        assert_eq!(decode_state(&r), Ok(BlockState::Mixed));
         r[9] = 1;
         assert_eq!(decode_state(&r), Err(WireError::UnknownState(0x102)));
         assert_eq!(decode_state(&r[..9]), Err(WireError::Short(9)));
