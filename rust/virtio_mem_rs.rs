@@ -2,10 +2,10 @@
 
 //! Guest driver for virtio-mem devices, written in Rust.
 //!
-//! This version binds the device: it validates and logs the configuration, reserves the device
-//! region, registers a memory group and unplugs whatever the device reports plugged at probe.
-//! Plugging and unplugging toward the requested size (the work loop and Sub Block Mode) come
-//! next; the decisions they need are in `core/`.
+//! It plugs and unplugs memory in subblocks (Sub Block Mode) toward the size the device
+//! requests, as `drivers/virtio/virtio_mem.c` does. The decisions live in `core/`, which also
+//! builds and is tested on the host; the files here connect them to the kernel through the
+//! safe abstractions of the patch series, without `unsafe`.
 
 use kernel::c_str;
 use kernel::prelude::*;
@@ -13,6 +13,9 @@ use kernel::virtio::{self, DeviceId};
 
 mod bound;
 mod config_io;
+mod hotplug_callbacks;
+mod vm;
+mod work_loop;
 
 // The driver's decisions, shared with the host tests (`rust/core/Cargo.toml`).
 #[path = "core/mod.rs"]
@@ -49,5 +52,9 @@ impl virtio::Driver for VirtioMemDriver {
 
     fn remove(dev: &virtio::Device, data: &Self::Data) {
         data.remove(dev);
+    }
+
+    fn config_changed(_dev: &virtio::Device, data: &Self::Data) {
+        data.config_changed();
     }
 }

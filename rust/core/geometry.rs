@@ -47,6 +47,14 @@ impl Geometry {
         (id >= self.first_mb && id < self.first_mb + self.nb_mb).then(|| id - self.first_mb)
     }
 
+    /// The memory block (index) and subblock holding `addr`, if it is in one of the region's
+    /// blocks.
+    pub fn sb_of(&self, addr: u64) -> Option<(u64, u32)> {
+        let mb = self.mb_of(addr)?;
+        let sb = u32::try_from((addr - self.mb_addr(mb)) / self.sb_size).ok()?;
+        Some((mb, sb))
+    }
+
     /// Memory blocks that lie wholly inside the first `usable` bytes of the region.
     pub fn usable_mbs(&self, usable: u64) -> u64 {
         let end = self.addr.saturating_add(usable.min(self.region_size)) / self.mb_size;

@@ -2,11 +2,14 @@
 
 //! The driver's decisions, free of kernel dependencies: the wire format, config validation,
 //! the geometry of the device region, the Sub Block Mode state and what to plug or unplug
-//! next, and the retry policy. The same files build into the module and, through
+//! next, how far the device is from the requested size, how much offline memory may wait,
+//! and the retry policy. The same files build into the module and, through
 //! `rust/core/Cargo.toml`, on the host, where `make check` runs their unit and property tests.
 
 pub mod config;
 pub mod geometry;
+pub mod offline_budget;
 pub mod retry;
 pub mod sbm;
+pub mod target;
 pub mod wire;

@@ -139,14 +139,17 @@ impl World {
                 assert!(self.plugged.remove(&id));
             }
             nb -= u64::from(step.count);
-            if self.sbm.plugged_in(step.mb) == 0 && self.sbm.state(step.mb) != MbState::Unused {
-                self.sbm.record_removed(step.mb);
-            }
+        }
+        // The driver removes emptied blocks after the pass.
+        while let Some(mb) = self.sbm.emptied_block() {
+            assert_eq!(self.sbm.plugged_in(mb), 0);
+            self.sbm.record_removed(mb);
         }
     }
 
     fn check(&self) {
         assert_eq!(self.sbm.plugged_subblocks(), self.plugged.len() as u64);
+        assert_eq!(self.sbm.emptied_block(), None);
         for mb in 0..MBS {
             let n = self.sbm.plugged_in(mb);
             let s = self.sbm.state(mb);
@@ -323,5 +326,29 @@ proptest! {
             }
             prop_assert!(g.usable_mbs(usable) <= g.nb_mb);
         }
+    }
+}
+
+proptest! {
+    /// Plugging or unplugging what `target` says lands within a subblock below the requested
+    /// size, never above it.
+    #[test]
+    fn target_never_overshoots(
+        requested in 0u64..(1 << 40),
+        plugged in 0u64..(1 << 20),
+        sb_shift in 12u32..30,
+    ) {
+        use crate::target::{target, Target};
+        let sb = 1u64 << sb_shift;
+        let after = match target(requested, plugged, sb) {
+            Target::Plug(n) => plugged + n,
+            Target::Unplug(n) => {
+                prop_assert!(n <= plugged);
+                plugged - n
+            }
+            Target::Reached => plugged,
+        };
+        prop_assert!(after * sb <= requested);
+        prop_assert!(requested - after * sb < sb);
     }
 }

@@ -42,6 +42,11 @@ impl MbState {
         )
     }
 
+    /// Whether Linux may online the block: it is added and offline.
+    pub fn may_go_online(self) -> bool {
+        matches!(self, Self::Offline | Self::OfflinePartial)
+    }
+
     /// Whether the block is added to Linux.
     pub fn is_added(self) -> bool {
         !matches!(self, Self::Unused | Self::Plugged)
@@ -256,6 +261,20 @@ where
     pub fn record_offline(&mut self, mb: u64) {
         self.set_state(mb, MbState::Offline);
         self.refresh_fullness(mb);
+    }
+
+    /// An added block with nothing plugged any more, highest first: it is to be removed from
+    /// Linux (offlined first when online).
+    pub fn emptied_block(&self) -> Option<u64> {
+        self.emptied_block_below(self.geo.nb_mb)
+    }
+
+    /// Like [`Sbm::emptied_block`], among the blocks below `limit`: to go on after a block
+    /// that could not be removed.
+    pub fn emptied_block_below(&self, limit: u64) -> Option<u64> {
+        (0..limit.min(self.geo.nb_mb))
+            .rev()
+            .find(|&mb| self.state(mb).is_added() && self.plugged_in(mb) == 0)
     }
 
     /// Blocks in state `s`, lowest first.
