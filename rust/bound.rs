@@ -14,8 +14,7 @@ use kernel::c_str;
 use kernel::contig::{memory_block_size_bytes, PAGEBLOCK_NR_PAGES};
 use kernel::fmt;
 use kernel::memory_hotplug::{
-    pluggable_range, DeviceRegion, MemoryGroup, MemoryNotifierRegistration,
-    OnlinePageRegistration,
+    pluggable_range, DeviceRegion, MemoryGroup, MemoryNotifierRegistration, OnlinePageRegistration,
 };
 use kernel::new_mutex;
 use kernel::page::PAGE_SIZE;
@@ -102,15 +101,13 @@ impl VirtioMem {
             kernel::new_owned_work!(vm, workqueue::system_freezable(), "virtio_mem_rs::work"),
             GFP_KERNEL,
         )?;
-        let online = OnlinePageRegistration::register(Arc::new(
-            OnlineHandler(work.clone()),
-            GFP_KERNEL,
-        )?)
-        .inspect_err(|_| {
-            dev.err(fmt!(
-                "the online page callback is taken (is the C virtio_mem driver loaded?)"
-            ))
-        })?;
+        let online =
+            OnlinePageRegistration::register(Arc::new(OnlineHandler(work.clone()), GFP_KERNEL)?)
+                .inspect_err(|_| {
+                    dev.err(fmt!(
+                        "the online page callback is taken (is the C virtio_mem driver loaded?)"
+                    ))
+                })?;
         let notifier = KBox::pin_init(
             MemoryNotifierRegistration::new(Notifier(work.clone())),
             GFP_KERNEL,

@@ -37,7 +37,9 @@ impl MemoryNotifier for Notifier {
         let mb = match vm.geo.mb_of(start) {
             Some(mb) if size == vm.geo.mb_size && start == vm.mb_addr(mb) => mb,
             _ => {
-                vm.warn(fmt!("refusing {action:?} of {start:#x}+{size:#x}: not one memory block"));
+                vm.warn(fmt!(
+                    "refusing {action:?} of {start:#x}+{size:#x}: not one memory block"
+                ));
                 return Err(EINVAL);
             }
         };

@@ -8,7 +8,7 @@ use crate::vmcore::sbm::{PlugStep, SbRange, UnplugStep};
 use crate::vmcore::target::{target, Target};
 use crate::vmcore::wire::Request;
 use core::sync::atomic::Ordering;
-use kernel::alloc::flags::{GFP_KERNEL, __GFP_NOWARN};
+use kernel::alloc::flags::{__GFP_NOWARN, GFP_KERNEL};
 use kernel::contig::{zone_is_movable, Alignment, ContigRange};
 use kernel::fmt;
 use kernel::prelude::*;
@@ -71,7 +71,9 @@ impl OwnedWorkItem for Vm {
                 if !st.broken {
                     st.broken = true;
                     drop(st);
-                    vm.err(fmt!("marking the device broken: no more plugging or unplugging"));
+                    vm.err(fmt!(
+                        "marking the device broken: no more plugging or unplugging"
+                    ));
                 }
             }
             Err(Stop::Notified | Stop::Full | Stop::Gone | Stop::Restart) => {}
@@ -97,7 +99,10 @@ impl Vm {
         if unplug_all {
             self.request_ack(Request::UnplugAll)?;
             self.state.lock().unplug_all_required = false;
-            self.info(fmt!("unplugged {:#x} plugged before probe", cfg.plugged_size));
+            self.info(fmt!(
+                "unplugged {:#x} plugged before probe",
+                cfg.plugged_size
+            ));
         } else if cfg.plugged_size != before {
             // Our count is what we asked for and got: a difference is the device's doing.
             self.warn(fmt!(
@@ -206,7 +211,10 @@ impl Vm {
         st.budget.gone(self.geo.mb_size);
         st.sbm.record_add_failed(range.mb);
         // Not added, so nobody uses it: unplug now, or in a later run's first pass.
-        if self.request_ack(Request::Unplug(self.blocks(range)?)).is_ok() {
+        if self
+            .request_ack(Request::Unplug(self.blocks(range)?))
+            .is_ok()
+        {
             st.sbm.record_unplugged(range.mb, range.first, range.count);
         }
         Err(Stop::Later)
@@ -302,7 +310,10 @@ impl Vm {
             let addr = self.mb_addr(mb);
             // Offline blocks are removed at once; online ones are offlined first, which the
             // notifier follows (the pages we took are skipped through their dropped references).
-            match self.region.offline_and_remove_memory(addr, self.geo.mb_size) {
+            match self
+                .region
+                .offline_and_remove_memory(addr, self.geo.mb_size)
+            {
                 Ok(()) => {
                     let mut st = self.state.lock();
                     st.sbm.record_removed(mb);

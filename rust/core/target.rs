@@ -53,7 +53,11 @@ mod tests {
             (2 * SB, 5, Target::Unplug(3)),
         ];
         for (requested, plugged, expected) in cases {
-            assert_eq!(target(requested, plugged, SB), expected, "{requested} {plugged}");
+            assert_eq!(
+                target(requested, plugged, SB),
+                expected,
+                "{requested} {plugged}"
+            );
         }
     }
 }

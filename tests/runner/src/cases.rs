@@ -72,17 +72,24 @@ const fn case(name: &'static str, summary: &'static str) -> Case {
 }
 
 pub const CASES: &[Case] = &[
-    case(
-        "plug",
-        "plug 0 -> 1 GiB -> 4 GiB; MemTotal grows, new blocks online",
-    ),
-    case(
-        "unplug",
-        "unplug 4 GiB -> 0 on an idle guest (online_movable)",
-    ),
+    Case {
+        rust_ready: true,
+        ..case(
+            "plug",
+            "plug 0 -> 1 GiB -> 4 GiB; MemTotal grows, new blocks online",
+        )
+    },
+    Case {
+        rust_ready: true,
+        ..case(
+            "unplug",
+            "unplug 4 GiB -> 0 on an idle guest (online_movable)",
+        )
+    },
     // 4 GiB of boot memory so the 2.4 GiB pattern can migrate out of the device.
     Case {
         boot_mem: 4 * GIB,
+        rust_ready: true,
         ..case(
             "unplug-pattern",
             "unplug 4 GiB -> 0 while a process holds a checksummed pattern",
