@@ -64,7 +64,7 @@ fi
 say "VM suite (console logs in $RESULTS)"
 "$RUNNER" check --bzimage "$KBUILD/arch/x86/boot/bzImage" \
 	--initramfs "$RESULTS/initramfs.cpio.gz" --logdir "$RESULTS" \
-	${DRIVER:+--driver "$DRIVER"} ${CASES:+$(printf -- '--case %s ' $CASES)} |
+	${DRIVER:+--driver "$DRIVER"} ${CASES:+$(printf -- '--case %s ' $CASES)} ${VMRS_SEED:+--seed "$VMRS_SEED"} |
 	tee "$RESULTS/vm-suite.tap" || true
 line=$(grep -E '^# vm suite: [0-9]+ passed, [0-9]+ failed' "$RESULTS/vm-suite.tap" | tail -n 1)
 if [ -z "$line" ]; then

@@ -49,13 +49,15 @@ host() {
 	read -r REPLY <&3
 	REPLY=$(echo "$REPLY" | tr -d '\r')
 }
-# resize BYTES: asks the host to set requested-size and wait until the
-# device's size matches. Sets DEV_SIZE and RESIZE_MS; fails on a timeout.
+# resize BYTES [TIMEOUT_S]: asks the host to set requested-size and wait
+# until the device's size matches. Sets DEV_SIZE, RESIZE_MS and DEV_PEAK (the
+# largest size the host saw meanwhile); fails on a timeout.
 resize() {
-	host "resize $1"
+	host "resize $*"
 	set -- $REPLY
 	DEV_SIZE=$2
 	RESIZE_MS=$3
+	DEV_PEAK=$4
 	[ "$1" = ok ]
 }
 # device_size: the device's plugged size as QEMU reports it.
@@ -99,3 +101,11 @@ memtotal_grew_by() {
 }
 memtotal_is() { [ "$(memtotal_kb)" -eq "$1" ]; }
 blocks_are() { [ "$(count_blocks)" -eq "$1" ]; }
+
+# driver_count: the plugged size our driver last logged ("plugged 0x... (requested 0x...)").
+driver_count() {
+	last=$(dmesg | sed -n 's/.*virtio_mem_rs virtio[0-9]*: plugged \(0x[0-9a-f]*\) .*/\1/p' | tail -n 1)
+	echo $((${last:-0}))
+}
+driver_count_is() { [ "$(driver_count)" -eq "$1" ]; }
+device_size_is() { [ "$(device_size)" -eq "$1" ]; }

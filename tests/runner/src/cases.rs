@@ -102,6 +102,39 @@ pub const CASES: &[Case] = &[
             "load and unload the module ten times with nothing plugged",
         )
     },
+    Case {
+        rust_ready: true,
+        timeout: Duration::from_secs(600),
+        ..case(
+            "random-resize",
+            "20 resizes to random sizes (seeded); device, MemTotal and driver agree",
+        )
+    },
+    // 2 GiB of boot memory, so that what can be unplugged has somewhere to go.
+    Case {
+        boot_mem: 2 * GIB,
+        online: "online_kernel",
+        rust_ready: true,
+        ..case(
+            "unplug-busy",
+            "unplug ZONE_NORMAL memory while the guest allocates; sizes agree",
+        )
+    },
+    Case {
+        requested_at_boot: GIB,
+        rust_ready: true,
+        ..case(
+            "plugged-at-boot",
+            "requested-size is 1 GiB at boot: plugged on load, no resize",
+        )
+    },
+    Case {
+        rust_ready: true,
+        ..case(
+            "unload-plugged",
+            "unload with 1 GiB plugged: memory stays, guest healthy, reload refused",
+        )
+    },
     // movablecore= puts the top of boot memory in ZONE_MOVABLE, so there is a zone boundary
     // inside online memory for the cross-zone check.
     Case {

@@ -5,7 +5,8 @@
 //! Requests and replies:
 //!
 //! ```text
-//! resize BYTES [TIMEOUT_S]  ->  ok SIZE MS | timeout SIZE MS | error TEXT
+//! resize BYTES [TIMEOUT_S]  ->  ok SIZE MS PEAK | timeout SIZE MS PEAK | error TEXT
+//!                               (PEAK: the largest size seen while waiting)
 //! size                      ->  ok SIZE
 //! requested                 ->  ok SIZE
 //! ```
@@ -73,16 +74,21 @@ fn answer(monitor: &mut Monitor, request: Request, log: &mut Vec<ResizeRecord>) 
             monitor
                 .set_requested_size(bytes)
                 .and_then(|()| monitor.wait_size(bytes, timeout))
-                .map(|(size, settled)| {
+                .map(|wait| {
                     let elapsed = start.elapsed();
                     log.push(ResizeRecord {
                         requested: bytes,
-                        reached: size,
-                        settled,
+                        reached: wait.size,
+                        settled: wait.settled,
                         elapsed,
                     });
-                    let word = if settled { "ok" } else { "timeout" };
-                    format!("{word} {size} {}", elapsed.as_millis())
+                    let word = if wait.settled { "ok" } else { "timeout" };
+                    format!(
+                        "{word} {} {} {}",
+                        wait.size,
+                        elapsed.as_millis(),
+                        wait.peak
+                    )
                 })
         }
         Request::Size => monitor.size().map(|s| format!("ok {s}")),

@@ -27,11 +27,13 @@ struct Args {
     env: Env,
     drivers: Vec<Driver>,
     cases: Vec<&'static Case>,
+    /// The seed of the cases that resize at random, passed to every guest.
+    seed: u64,
 }
 
 fn usage() -> String {
     "usage: vmrs-runner check|run --bzimage FILE --initramfs FILE --logdir DIR \
-     [--driver c|rust]... [--case NAME]... [--smp N]"
+     [--driver c|rust]... [--case NAME]... [--smp N] [--seed N]"
         .to_string()
 }
 
@@ -45,6 +47,7 @@ fn parse_args() -> Result<Args, String> {
     let mut drivers = Vec::new();
     let mut names = Vec::new();
     let mut smp = 2;
+    let mut seed = None;
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -57,6 +60,9 @@ fn parse_args() -> Result<Args, String> {
             ),
             "--case" => names.push(value),
             "--smp" => smp = value.parse().map_err(|_| format!("bad --smp '{value}'"))?,
+            "--seed" => {
+                seed = Some(value.parse().map_err(|_| format!("bad --seed '{value}'"))?);
+            }
             _ => return Err(format!("unknown option '{flag}'\n{}", usage())),
         }
     }
@@ -83,7 +89,17 @@ fn parse_args() -> Result<Args, String> {
         env,
         drivers,
         cases,
+        seed: seed.unwrap_or_else(fresh_seed),
     })
+}
+
+/// A seed from the clock, for runs that were not given one.
+fn fresh_seed() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // Small enough for the guest shell's arithmetic to square without trouble.
+    (now.as_nanos() % 1_000_000_007) as u64
 }
 
 /// Prints a guest line that matters to a reader, nested under the case.
@@ -131,6 +147,11 @@ fn check(args: &Args) -> bool {
         .collect();
     println!("TAP version 13");
     println!("1..{}", runs.len());
+    println!(
+        "# seed {} (VMRS_SEED={} repeats the random resizes)",
+        args.seed, args.seed
+    );
+    let extra = [format!("vmrs.seed={}", args.seed)];
     if !unready.is_empty() {
         println!(
             "# not run against the rust module until the driver can pass them: {}",
@@ -140,7 +161,7 @@ fn check(args: &Args) -> bool {
     let (mut passed, mut failed) = (0, 0);
     for (i, (case, driver)) in runs.iter().enumerate() {
         println!("# {} [{}]: {}", case.name, driver.name(), case.summary);
-        let outcome = suite::boot(case, *driver, &args.env, &[], echo);
+        let outcome = suite::boot(case, *driver, &args.env, &extra, echo);
         let secs = outcome.elapsed.as_secs_f64();
         if outcome.problems.is_empty() {
             passed += 1;

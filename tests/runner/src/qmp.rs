@@ -89,17 +89,30 @@ impl Monitor {
 
     /// Polls `size` until it equals `target` or `timeout` passes. Returns the
     /// last size read and whether it reached the target.
-    pub fn wait_size(&mut self, target: u64, timeout: Duration) -> io::Result<(u64, bool)> {
+    pub fn wait_size(&mut self, target: u64, timeout: Duration) -> io::Result<Wait> {
         let deadline = Instant::now() + timeout;
+        let mut peak = 0;
         loop {
             let size = self.size()?;
+            peak = peak.max(size);
             if size == target {
-                return Ok((size, true));
+                return Ok(Wait { size, settled: true, peak });
             }
             if Instant::now() >= deadline {
-                return Ok((size, false));
+                return Ok(Wait { size, settled: false, peak });
             }
             thread::sleep(POLL);
         }
     }
+}
+
+/// How a wait for the device's size ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    /// The size last read.
+    pub size: u64,
+    /// Whether it reached the target.
+    pub settled: bool,
+    /// The largest size seen while waiting: a driver that overshoots shows here.
+    pub peak: u64,
 }
