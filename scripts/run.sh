@@ -5,9 +5,8 @@
 PHASE=run
 source "$(dirname "$0")/lib.sh"
 
-# Until the Rust driver plugs memory (the driver issue), the demo runs the
-# upstream C module and says so; DRIVER=rust overrides.
-DRIVER=${DRIVER:-c}
+# Our driver by default; DRIVER=c shows the upstream C module doing the same.
+DRIVER=${DRIVER:-rust}
 RESULTS=$TOP/results/run
 mkdir -p "$RESULTS"
 "$TOP/scripts/setup.sh"
@@ -16,8 +15,6 @@ KBUILD=$("$TOP/scripts/kernel.sh")
 "$TOP/scripts/initramfs.sh" "$KBUILD" "$RESULTS/initramfs.cpio.gz"
 "$(cargo_cmd)" build -q --release --manifest-path "$RUNNER_MANIFEST" ||
 	die "building the test runner failed"
-if [ "$DRIVER" = c ]; then
-	say "note: the Rust driver binds the device but does not plug memory yet; this demo drives the upstream C module"
-fi
+[ "$DRIVER" = c ] && say "note: DRIVER=c: this demo drives the upstream C module, the control"
 "$RUNNER" run --driver "$DRIVER" --bzimage "$KBUILD/arch/x86/boot/bzImage" \
 	--initramfs "$RESULTS/initramfs.cpio.gz" --logdir "$RESULTS"

@@ -42,10 +42,6 @@ pub struct Case {
     pub online: &'static str,
     /// The whole boot, from QEMU's start to its exit.
     pub timeout: Duration,
-    /// Whether our module can pass this case yet. Cases it cannot pass are
-    /// not run against it at all, and the suite says so: never a skip that
-    /// hides a failure.
-    pub rust_ready: bool,
     /// Whether a `page allocation failure` report is expected here.
     pub allow_alloc_failure: bool,
     /// Extra kernel command line words for this case.
@@ -64,7 +60,6 @@ const fn case(name: &'static str, summary: &'static str) -> Case {
         requested_at_boot: 0,
         online: "online_movable",
         timeout: Duration::from_secs(300),
-        rust_ready: false,
         allow_alloc_failure: false,
         cmdline: &[],
         kernel_only: false,
@@ -72,38 +67,27 @@ const fn case(name: &'static str, summary: &'static str) -> Case {
 }
 
 pub const CASES: &[Case] = &[
-    Case {
-        rust_ready: true,
-        ..case(
-            "plug",
-            "plug 0 -> 1 GiB -> 4 GiB; MemTotal grows, new blocks online",
-        )
-    },
-    Case {
-        rust_ready: true,
-        ..case(
-            "unplug",
-            "unplug 4 GiB -> 0 on an idle guest (online_movable)",
-        )
-    },
+    case(
+        "plug",
+        "plug 0 -> 1 GiB -> 4 GiB; MemTotal grows, new blocks online",
+    ),
+    case(
+        "unplug",
+        "unplug 4 GiB -> 0 on an idle guest (online_movable)",
+    ),
     // 4 GiB of boot memory so the 2.4 GiB pattern can migrate out of the device.
     Case {
         boot_mem: 4 * GIB,
-        rust_ready: true,
         ..case(
             "unplug-pattern",
             "unplug 4 GiB -> 0 while a process holds a checksummed pattern",
         )
     },
+    case(
+        "load-unload",
+        "load and unload the module ten times with nothing plugged",
+    ),
     Case {
-        rust_ready: true,
-        ..case(
-            "load-unload",
-            "load and unload the module ten times with nothing plugged",
-        )
-    },
-    Case {
-        rust_ready: true,
         timeout: Duration::from_secs(600),
         ..case(
             "random-resize",
@@ -114,7 +98,6 @@ pub const CASES: &[Case] = &[
     Case {
         boot_mem: 2 * GIB,
         online: "online_kernel",
-        rust_ready: true,
         ..case(
             "unplug-busy",
             "unplug ZONE_NORMAL memory while the guest allocates; sizes agree",
@@ -122,19 +105,15 @@ pub const CASES: &[Case] = &[
     },
     Case {
         requested_at_boot: GIB,
-        rust_ready: true,
         ..case(
             "plugged-at-boot",
             "requested-size is 1 GiB at boot: plugged on load, no resize",
         )
     },
-    Case {
-        rust_ready: true,
-        ..case(
-            "unload-plugged",
-            "unload with 1 GiB plugged: memory stays, guest healthy, reload refused",
-        )
-    },
+    case(
+        "unload-plugged",
+        "unload with 1 GiB plugged: memory stays, guest healthy, reload refused",
+    ),
     // movablecore= puts the top of boot memory in ZONE_MOVABLE, so there is a zone boundary
     // inside online memory for the cross-zone check.
     Case {
@@ -157,10 +136,7 @@ pub const CASES: &[Case] = &[
 ];
 
 /// The case `make run` boots: a short scripted sequence of resizes.
-pub const DEMO: Case = Case {
-    rust_ready: true,
-    ..case("demo", "plug and unplug in a few steps, with a report")
-};
+pub const DEMO: Case = case("demo", "plug and unplug in a few steps, with a report");
 
 pub fn find(name: &str) -> Option<&'static Case> {
     CASES.iter().find(|c| c.name == name)

@@ -83,12 +83,7 @@ fn answer(monitor: &mut Monitor, request: Request, log: &mut Vec<ResizeRecord>) 
                         elapsed,
                     });
                     let word = if wait.settled { "ok" } else { "timeout" };
-                    format!(
-                        "{word} {} {} {}",
-                        wait.size,
-                        elapsed.as_millis(),
-                        wait.peak
-                    )
+                    format!("{word} {} {} {}", wait.size, elapsed.as_millis(), wait.peak)
                 })
         }
         Request::Size => monitor.size().map(|s| format!("ok {s}")),

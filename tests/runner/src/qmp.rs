@@ -96,10 +96,18 @@ impl Monitor {
             let size = self.size()?;
             peak = peak.max(size);
             if size == target {
-                return Ok(Wait { size, settled: true, peak });
+                return Ok(Wait {
+                    size,
+                    settled: true,
+                    peak,
+                });
             }
             if Instant::now() >= deadline {
-                return Ok(Wait { size, settled: false, peak });
+                return Ok(Wait {
+                    size,
+                    settled: false,
+                    peak,
+                });
             }
             thread::sleep(POLL);
         }
