@@ -3,13 +3,14 @@
 //! The memory notifier and the online-page handler: how Linux onlining and offlining our
 //! memory blocks meets the Sub Block Mode state, with the C driver's contract.
 
-use crate::vm::{Vm, VmWork};
+use crate::vm::{State, Vm, VmWork};
 use core::sync::atomic::Ordering;
 use kernel::contig::{zone_is_movable, PfnRange};
 use kernel::fmt;
 use kernel::memory_hotplug::{MemoryAction, MemoryNotifier, OnlinePageHandler, OnlinePages};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
+use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::Arc;
 
 /// Follows our memory blocks going on- and offline.
@@ -61,19 +62,13 @@ impl MemoryNotifier for Notifier {
                 let movable = zone_is_movable(range.start()).unwrap_or(false);
                 st.sbm.record_online(mb, movable);
                 st.budget.gone(size);
-                st.transition = None;
                 // Adding waited for onlining: go on once half the threshold is free again.
                 let wake = st.waiting_for_online && st.budget.has_room_for_half();
-                drop(st);
-                if wake && !vm.in_run.load(Ordering::Relaxed) {
-                    work.run_now();
-                }
+                end_transition(work, st, wake);
             }
             MemoryAction::CancelOnline => {
                 vm.region.offlined(range);
-                st.transition = None;
-                drop(st);
-                work.run_now();
+                end_transition(work, st, false);
             }
             MemoryAction::GoingOffline => {
                 if st.removing {
@@ -87,20 +82,26 @@ impl MemoryNotifier for Notifier {
                 vm.region.offlined(range);
                 st.sbm.record_offline(mb);
                 st.budget.offlined(size);
-                st.transition = None;
-                drop(st);
-                if !vm.in_run.load(Ordering::Relaxed) {
-                    work.run_now();
-                }
+                // Offline memory may be what an unplug request waits for.
+                end_transition(work, st, true);
             }
             MemoryAction::CancelOffline => {
                 vm.region.cancel_offline(range);
-                st.transition = None;
-                drop(st);
-                work.run_now();
+                end_transition(work, st, false);
             }
         }
         Ok(())
+    }
+}
+
+/// A block is done going on- or offline: a run that stopped for it, or that `wake` says may now
+/// get further, goes on. Runs do not wake themselves through the memory they add or remove.
+fn end_transition(work: &VmWork, mut st: Guard<'_, State, MutexBackend>, wake: bool) {
+    st.transition = None;
+    let resume = core::mem::take(&mut st.resume_after_transition);
+    drop(st);
+    if resume || (wake && !work.in_run.load(Ordering::Relaxed)) {
+        work.run_now();
     }
 }
 

@@ -46,6 +46,8 @@ pub(crate) struct State {
     pub(crate) removing: bool,
     /// A run stopped because too much added memory waits offline.
     pub(crate) waiting_for_online: bool,
+    /// A run stopped because one of our blocks was going on- or offline.
+    pub(crate) resume_after_transition: bool,
     pub(crate) requested: u64,
     pub(crate) usable: u64,
     /// The device's plugged size when a run last read the config, to tell it apart from ours.
@@ -63,6 +65,7 @@ impl State {
             broken: false,
             removing: false,
             waiting_for_online: false,
+            resume_after_transition: false,
             requested: cfg.requested_size,
             usable: cfg.usable_region_size,
             device_plugged: cfg.plugged_size,

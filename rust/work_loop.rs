@@ -155,6 +155,7 @@ impl Vm {
         while nb > 0 {
             let mut st = self.lock_for_step()?;
             if st.transition.is_some() {
+                st.resume_after_transition = true;
                 return Err(Stop::Notified);
             }
             let usable = self.geo.usable_mbs(st.usable);
@@ -234,13 +235,9 @@ impl Vm {
                 continue;
             }
             if online {
-                match self.take_online(range) {
-                    Ok(()) => {}
-                    Err(e) if e == ENOMEM => return Err(Stop::Later),
-                    Err(_) => {
-                        skipped = true;
-                        continue;
-                    }
+                if !self.take_online(range)? {
+                    skipped = true;
+                    continue;
                 }
                 if let Err(refused) = self.request_ack(Request::Unplug(self.blocks(range)?)) {
                     self.give_back(range)?;
@@ -259,26 +256,31 @@ impl Vm {
         Ok(())
     }
 
-    /// Takes the pages of online subblocks out of use: allocated, then fake-offline.
-    fn take_online(&self, range: SbRange) -> Result {
-        let pfns = self.pfns(range)?;
-        let tries = if zone_is_movable(pfns.start())? {
-            MOVABLE_ALLOC_TRIES
-        } else {
-            1
+    /// Takes the pages of online subblocks out of use: allocated, then fake-offline. `false`
+    /// when they are busy (unmovable or pinned pages).
+    fn take_online(&self, range: SbRange) -> Result<bool, Stop> {
+        let pfns = self.pfns(range).map_err(|_| Stop::Broken)?;
+        let tries = match zone_is_movable(pfns.start()) {
+            Ok(true) => MOVABLE_ALLOC_TRIES,
+            _ => 1,
         };
-        let mut last = EBUSY;
         for _ in 0..tries {
             if self.config_changed.load(Ordering::Relaxed) {
-                return Err(EAGAIN);
+                return Err(Stop::Restart);
             }
             match ContigRange::alloc(pfns, Alignment::Pageblock, GFP_KERNEL | __GFP_NOWARN) {
-                Ok(pages) => return self.region.fake_offline(pages),
-                Err(e) if e == ENOMEM => return Err(e),
-                Err(e) => last = e,
+                Ok(pages) => {
+                    self.region.fake_offline(pages).map_err(|e| {
+                        self.err(fmt!("taking {range:?} out of use: {e:?}"));
+                        Stop::Broken
+                    })?;
+                    return Ok(true);
+                }
+                Err(e) if e == ENOMEM => return Err(Stop::Later),
+                Err(_) => {}
             }
         }
-        Err(last)
+        Ok(false)
     }
 
     /// Gives the pages of subblocks taken by [`Vm::take_online`] back to the buddy allocator.
