@@ -4,7 +4,7 @@
 #
 #   KSRC=/path/to/linux-6.12.y   build a patched copy of your own source tree
 #   KDIR=/path/to/build          use your own already-built tree as it is
-rust                which module `run` drives (and `check` tests)|rust                which module `run` drives (and `check` tests)
+#   DRIVER=c|rust                the module `run` drives (default rust) and `check` tests (default both)
 #   CASES="plug unplug"          only these VM cases in `check`
 
 SHELL := /bin/bash
