@@ -6,11 +6,12 @@
 #   KDIR=/path/to/build          use your own already-built tree as it is
 #   DRIVER=c|rust                the module `run` drives (default rust) and `check` tests (default both)
 #   CASES="plug unplug"          only these VM cases in `check`
+#   BENCH_RUNS=5                 runs per driver in `make bench`
 
 SHELL := /bin/bash
-export KSRC KDIR DRIVER CASES
+export KSRC KDIR DRIVER CASES BENCH_RUNS VMRS_SEED
 
-.PHONY: all run check setup kernel module clean
+.PHONY: all run check bench setup kernel module clean
 
 all: module
 
@@ -19,6 +20,9 @@ run:
 
 check:
 	@scripts/check.sh
+
+bench:
+	@scripts/bench.sh
 
 setup:
 	@scripts/setup.sh

@@ -4,11 +4,15 @@
 //! ```text
 //! vmrs-runner check --bzimage F --initramfs F --logdir D [--driver c|rust]... [--case NAME]...
 //! vmrs-runner run   --bzimage F --initramfs F --logdir D --driver c|rust
+//! vmrs-runner bench --bzimage F --initramfs F --logdir D [--runs N] --ko-c F --ko-rust F
 //! ```
 
+mod bench;
+mod bench_report;
 mod cases;
 mod channel;
 mod logscan;
+mod plot;
 mod qemu;
 mod qmp;
 mod report;
@@ -29,18 +33,23 @@ struct Args {
     cases: Vec<&'static Case>,
     /// The seed of the cases that resize at random, passed to every guest.
     seed: u64,
+    /// Bench runs per driver.
+    runs: usize,
+    /// The two modules, for their sizes in the bench.
+    ko: (PathBuf, PathBuf),
 }
 
 fn usage() -> String {
-    "usage: vmrs-runner check|run --bzimage FILE --initramfs FILE --logdir DIR \
-     [--driver c|rust]... [--case NAME]... [--smp N] [--seed N]"
+    "usage: vmrs-runner check|run|bench --bzimage FILE --initramfs FILE --logdir DIR \
+     [--driver c|rust]... [--case NAME]... [--smp N] [--seed N] \
+     [--runs N] [--ko-c FILE] [--ko-rust FILE]"
         .to_string()
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let command = it.next().ok_or_else(usage)?;
-    if command != "check" && command != "run" {
+    if !["check", "run", "bench"].contains(&command.as_str()) {
         return Err(format!("unknown command '{command}'\n{}", usage()));
     }
     let (mut bzimage, mut initramfs, mut logdir) = (None, None, None);
@@ -48,6 +57,8 @@ fn parse_args() -> Result<Args, String> {
     let mut names = Vec::new();
     let mut smp = 2;
     let mut seed = None;
+    let mut runs = 5;
+    let (mut ko_c, mut ko_rust) = (PathBuf::new(), PathBuf::new());
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -60,6 +71,12 @@ fn parse_args() -> Result<Args, String> {
             ),
             "--case" => names.push(value),
             "--smp" => smp = value.parse().map_err(|_| format!("bad --smp '{value}'"))?,
+            "--runs" => match value.parse() {
+                Ok(n) if n > 0 => runs = n,
+                _ => return Err(format!("--runs must be a positive number, not '{value}'")),
+            },
+            "--ko-c" => ko_c = PathBuf::from(value),
+            "--ko-rust" => ko_rust = PathBuf::from(value),
             "--seed" => {
                 seed = Some(value.parse().map_err(|_| format!("bad --seed '{value}'"))?);
             }
@@ -90,6 +107,8 @@ fn parse_args() -> Result<Args, String> {
         drivers,
         cases,
         seed: seed.unwrap_or_else(fresh_seed),
+        runs,
+        ko: (ko_c, ko_rust),
     })
 }
 
@@ -192,6 +211,44 @@ fn run(args: &Args) -> bool {
     outcome.problems.is_empty()
 }
 
+/// Measures both drivers, alternately, and writes the table, the JSON and the plot into the
+/// log directory.
+fn bench(args: &Args) -> bool {
+    let plan = bench::Plan::new(args.runs, bench::host_mem());
+    println!(
+        "bench: {} runs per driver, alternating C and rust; sizes {:?} GiB; logs in {}",
+        plan.runs,
+        plan.sizes_gib,
+        args.env.logdir.display()
+    );
+    let (samples, failures) = bench::collect(&plan, &args.env, |line| println!("  {line}"));
+    let ko = (bench::file_size(&args.ko.0), bench::file_size(&args.ko.1));
+    let figures = bench_report::figures(&samples, &plan.sizes_gib, ko);
+    let table = bench_report::markdown(&figures, plan.runs);
+    let dir = &args.env.logdir;
+    let json = bench_report::to_json(&samples, &figures, plan.runs);
+    let written = std::fs::write(dir.join("bench.md"), &table)
+        .and_then(|()| std::fs::write(dir.join("bench.json"), json.to_string()));
+    if let Err(e) = written {
+        eprintln!("vmrs-runner: cannot write the results: {e}");
+        return false;
+    }
+    if let Err(e) = plot::draw(&dir.join("bench.svg"), &samples, &plan.sizes_gib) {
+        eprintln!("vmrs-runner: cannot draw the plot: {e}");
+        return false;
+    }
+    println!();
+    print!("{table}");
+    println!(
+        "\nwritten: {0}/bench.md, {0}/bench.json, {0}/bench.svg",
+        dir.display()
+    );
+    if failures > 0 {
+        println!("{failures} guest(s) failed; their measurements are left out");
+    }
+    failures == 0
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -209,6 +266,7 @@ fn main() -> ExitCode {
     }
     let ok = match args.command.as_str() {
         "check" => check(&args),
+        "bench" => bench(&args),
         _ => run(&args),
     };
     if ok {

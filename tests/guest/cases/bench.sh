@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0
+# What `make bench` measures in one guest: for each size in vmrs.args= (MiB,
+# comma-separated; may be empty) the time to plug it and to unplug it again,
+# then unplug under pressure: 4 GiB plugged, a process holding a pattern over
+# half of it, an unplug to 0 with a 60 s deadline. Each measurement is one
+# "# bench key=value..." line for the host; the TAP points check that the
+# measurements happened and that no data was lost.
+. /tests/lib.sh
+SIZES=$(echo "$ARGS" | tr ',' ' ')
+n=0
+for s in $SIZES; do n=$((n + 1)); done
+tap_plan $((3 + 2 * n + 2))
+PRESSURE=$((4 * GIB))
+DEADLINE=60
+zone=$(sed -n 's/.*memhp_default_state=\([a-z_]*\).*/\1/p' /proc/cmdline)
+
+# Busy CPU time of the whole guest in USER_HZ ticks (user nice system irq softirq steal).
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+TICK_MS=$((1000 / $(getconf CLK_TCK 2>/dev/null || echo 100)))
+
+# measure OP BYTES: resize, wait for MemTotal, report the times and CPU.
+measure() {
+	c0=$(cpu_ticks)
+	t0=$(uptime_cs)
+	resize "$2" 300 || return 1
+	wait_for 120 memtotal_grew_by "$base_kb" "$2" || return 1
+	settle_ms=$((($(uptime_cs) - t0) * 10))
+	cpu_ms=$((($(cpu_ticks) - c0) * TICK_MS))
+	echo "# bench op=$1 zone=$zone size=$3 device_ms=$RESIZE_MS memtotal_ms=$settle_ms cpu_ms=$cpu_ms"
+}
+
+check "load $MODULE" load_driver
+check "the driver binds the virtio-mem device" wait_for 10 driver_bound
+base_kb=$(memtotal_kb)
+for mib in $SIZES; do
+	check "plug $mib MiB" measure plug $((mib * MIB)) $((mib * MIB))
+	check "unplug $mib MiB" measure unplug 0 $((mib * MIB))
+done
+
+check "plug $((PRESSURE / MIB)) MiB for the pressure test" resize $PRESSURE 300
+/bin/memhog $((PRESSURE / MIB / 2)) /tmp/hog.ready &
+hog=$!
+check "a process holds a pattern over half of it" wait_for 300 [ -f /tmp/hog.ready ]
+c0=$(cpu_ticks)
+resize 0 $DEADLINE
+cpu_ms=$((($(cpu_ticks) - c0) * TICK_MS))
+echo "# bench op=pressure zone=$zone size=$PRESSURE device_ms=$RESIZE_MS unplugged=$((PRESSURE - DEV_SIZE)) cpu_ms=$cpu_ms"
+kill -USR1 $hog
+wait $hog
+check "the pattern is intact" [ $? -eq 0 ]
+tap_done

@@ -1,0 +1,200 @@
+//! `vmrs-runner bench`: the upstream C driver and ours in the same guests, alternately
+//! (C, rust, C, rust, ...), each guest measuring plug and unplug times, guest CPU time and
+//! unplug success under pressure (`tests/guest/cases/bench.sh`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cases::{self, Case, Driver, GIB};
+use crate::suite::{self, Env};
+
+/// One measurement a guest reported on a `# bench key=value...` line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub driver: Driver,
+    pub run: usize,
+    /// `plug`, `unplug` or `pressure`.
+    pub op: String,
+    /// `memhp_default_state` of the guest: `online_movable` or `online_kernel`.
+    pub zone: String,
+    /// The size plugged or unplugged (for `pressure`: the size plugged before).
+    pub size: u64,
+    /// From the QMP resize to the device's `size` reaching `requested-size` (or the deadline).
+    pub device_ms: f64,
+    /// From the resize to MemTotal settling (plug and unplug only).
+    pub memtotal_ms: Option<f64>,
+    /// Busy CPU time of the whole guest meanwhile.
+    pub cpu_ms: f64,
+    /// Bytes unplugged before the deadline (`pressure` only).
+    pub unplugged: Option<u64>,
+}
+
+/// Parses one console line; `None` for any other line.
+pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
+    let rest = line.trim_end().strip_prefix("# bench ")?;
+    let mut s = Sample {
+        driver,
+        run,
+        op: String::new(),
+        zone: String::new(),
+        size: 0,
+        device_ms: f64::NAN,
+        memtotal_ms: None,
+        cpu_ms: f64::NAN,
+        unplugged: None,
+    };
+    for word in rest.split_whitespace() {
+        let (key, value) = word.split_once('=')?;
+        match key {
+            "op" => s.op = value.to_string(),
+            "zone" => s.zone = value.to_string(),
+            "size" => s.size = value.parse().ok()?,
+            "device_ms" => s.device_ms = value.parse().ok()?,
+            "memtotal_ms" => s.memtotal_ms = Some(value.parse().ok()?),
+            "cpu_ms" => s.cpu_ms = value.parse().ok()?,
+            "unplugged" => s.unplugged = Some(value.parse().ok()?),
+            _ => return None,
+        }
+    }
+    (!s.op.is_empty() && s.device_ms.is_finite() && s.cpu_ms.is_finite()).then_some(s)
+}
+
+/// What one bench run boots: plug/unplug sizes in ZONE_MOVABLE, then the pressure test in
+/// both zones.
+pub struct Plan {
+    pub runs: usize,
+    pub sizes_gib: Vec<u64>,
+}
+
+impl Plan {
+    /// 1, 4 and 8 GiB, and 16 GiB when the host has the memory for it (the device's backend
+    /// uses `reserve=off`, so only what the guest touches is committed).
+    pub fn new(runs: usize, host_mem: u64) -> Self {
+        let mut sizes_gib = vec![1, 4, 8];
+        if host_mem >= 20 * GIB {
+            sizes_gib.push(16);
+        }
+        Self { runs, sizes_gib }
+    }
+
+    fn guests(&self) -> [(Case, String); 2] {
+        let base = cases::DEMO;
+        let largest = self.sizes_gib.iter().copied().max().unwrap_or(4).max(4);
+        let movable = Case {
+            name: "bench",
+            summary: "plug and unplug times, unplug under pressure (online_movable)",
+            boot_mem: 4 * GIB,
+            region: largest * GIB,
+            online: "online_movable",
+            timeout: Duration::from_secs(900),
+            ..base
+        };
+        let kernel = Case {
+            summary: "unplug under pressure (online_kernel)",
+            region: 4 * GIB,
+            online: "online_kernel",
+            ..movable.clone()
+        };
+        let sizes: Vec<String> = self
+            .sizes_gib
+            .iter()
+            .map(|g| (g * 1024).to_string())
+            .collect();
+        [
+            (movable, format!("vmrs.args={}", sizes.join(","))),
+            (kernel, "vmrs.args=".to_string()),
+        ]
+    }
+}
+
+/// Boots every guest of every run, C before rust in each, and collects the samples. A guest
+/// that fails is reported and its samples are kept only if its checks passed.
+pub fn collect(plan: &Plan, env: &Env, mut progress: impl FnMut(&str)) -> (Vec<Sample>, usize) {
+    let mut samples = Vec::new();
+    let mut failures = 0;
+    for run in 1..=plan.runs {
+        for driver in [Driver::C, Driver::Rust] {
+            for (case, args) in plan.guests() {
+                let outcome = suite::boot(&case, driver, env, &[args], |_, _| {});
+                let mine: Vec<Sample> = outcome
+                    .console
+                    .iter()
+                    .filter_map(|l| parse_sample(l, driver, run))
+                    .collect();
+                let status = if outcome.problems.is_empty() {
+                    samples.extend(mine);
+                    "ok".to_string()
+                } else {
+                    failures += 1;
+                    format!(
+                        "FAILED ({}; log {})",
+                        outcome.problems.join("; "),
+                        outcome.log.display()
+                    )
+                };
+                progress(&format!(
+                    "run {run}/{} {} {}: {status} ({:.0} s)",
+                    plan.runs,
+                    driver.name(),
+                    case.online,
+                    outcome.elapsed.as_secs_f64()
+                ));
+            }
+        }
+    }
+    (samples, failures)
+}
+
+/// The host's total memory, from `/proc/meminfo`.
+pub fn host_mem() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The size of a module file, 0 when it cannot be read.
+pub fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bench_lines() {
+        let s = parse_sample(
+            "# bench op=plug zone=online_movable size=1073741824 device_ms=120 memtotal_ms=300 cpu_ms=50",
+            Driver::Rust,
+            2,
+        )
+        .expect("a sample");
+        assert_eq!(s.op, "plug");
+        assert_eq!(s.size, GIB);
+        assert_eq!(s.memtotal_ms, Some(300.0));
+        assert_eq!(s.unplugged, None);
+        let p = parse_sample(
+            "# bench op=pressure zone=online_kernel size=4294967296 device_ms=60001 unplugged=2147483648 cpu_ms=9000",
+            Driver::C,
+            1,
+        )
+        .expect("a sample");
+        assert_eq!(p.unplugged, Some(2 * GIB));
+        assert!(
+            parse_sample("# bench op=plug size=x device_ms=1 cpu_ms=1", Driver::C, 1).is_none()
+        );
+        assert!(parse_sample("# report requested=1", Driver::C, 1).is_none());
+        assert!(parse_sample("# bench size=1 device_ms=1 cpu_ms=1", Driver::C, 1).is_none());
+    }
+
+    #[test]
+    fn sixteen_gib_only_with_the_memory_for_it() {
+        assert_eq!(Plan::new(5, 16 * GIB).sizes_gib, vec![1, 4, 8]);
+        assert_eq!(Plan::new(5, 24 * GIB).sizes_gib, vec![1, 4, 8, 16]);
+    }
+}

@@ -1,0 +1,236 @@
+//! The figures of a bench run: medians with min–max per driver and the ratio ours/C, as a
+//! Markdown table and as JSON.
+
+use serde_json::{json, Value};
+
+use crate::bench::Sample;
+use crate::cases::{Driver, GIB};
+
+/// One figure measured for both drivers.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    pub name: String,
+    pub unit: &'static str,
+    /// Whether a larger value is the better one (unplugged fraction).
+    pub higher_is_better: bool,
+    pub c: Vec<f64>,
+    pub rust: Vec<f64>,
+}
+
+/// Median, minimum and maximum; `None` for no values.
+pub fn summary(values: &[f64]) -> Option<(f64, f64, f64)> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Some((median, v[0], v[n - 1]))
+}
+
+impl Figure {
+    /// Ours over C, of the medians; `None` when either is missing or C's is zero.
+    pub fn ratio(&self) -> Option<f64> {
+        let (c, _, _) = summary(&self.c)?;
+        let (r, _, _) = summary(&self.rust)?;
+        (c != 0.0).then(|| r / c)
+    }
+
+    /// Whether ours is worse than C by more than `tolerance` (0.05: 5%).
+    pub fn worse(&self, tolerance: f64) -> bool {
+        match self.ratio() {
+            Some(r) if self.higher_is_better => r < 1.0 - 1e-9,
+            Some(r) => r > 1.0 + tolerance,
+            None => false,
+        }
+    }
+}
+
+fn values(samples: &[Sample], driver: Driver, pick: impl Fn(&Sample) -> Option<f64>) -> Vec<f64> {
+    samples
+        .iter()
+        .filter(|s| s.driver == driver)
+        .filter_map(pick)
+        .collect()
+}
+
+fn figure(
+    samples: &[Sample],
+    name: String,
+    unit: &'static str,
+    higher_is_better: bool,
+    pick: impl Fn(&Sample) -> Option<f64>,
+) -> Figure {
+    Figure {
+        name,
+        unit,
+        higher_is_better,
+        c: values(samples, Driver::C, &pick),
+        rust: values(samples, Driver::Rust, &pick),
+    }
+}
+
+/// Every figure of the run, in table order.
+pub fn figures(samples: &[Sample], sizes_gib: &[u64], ko: (u64, u64)) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for op in ["plug", "unplug"] {
+        for &g in sizes_gib {
+            let this = move |s: &Sample| s.op == op && s.size == g * GIB;
+            out.push(figure(
+                samples,
+                format!("{op} {g} GiB: device"),
+                "ms",
+                false,
+                |s| this(s).then_some(s.device_ms),
+            ));
+            out.push(figure(
+                samples,
+                format!("{op} {g} GiB: MemTotal"),
+                "ms",
+                false,
+                |s| this(s).then_some(s.memtotal_ms).flatten(),
+            ));
+            out.push(figure(
+                samples,
+                format!("{op} {g} GiB: guest CPU"),
+                "ms",
+                false,
+                |s| this(s).then_some(s.cpu_ms),
+            ));
+        }
+    }
+    for zone in ["online_movable", "online_kernel"] {
+        let this = move |s: &Sample| s.op == "pressure" && s.zone == zone;
+        let label = format!("unplug 4 GiB under pressure ({zone})");
+        out.push(figure(
+            samples,
+            format!("{label}: unplugged"),
+            "%",
+            true,
+            |s| {
+                let done = s.unplugged? as f64;
+                (this(s) && s.size > 0).then(|| 100.0 * done / s.size as f64)
+            },
+        ));
+        out.push(figure(
+            samples,
+            format!("{label}: time"),
+            "ms",
+            false,
+            |s| this(s).then_some(s.device_ms),
+        ));
+        out.push(figure(
+            samples,
+            format!("{label}: guest CPU"),
+            "ms",
+            false,
+            |s| this(s).then_some(s.cpu_ms),
+        ));
+    }
+    out.push(Figure {
+        name: "module size (.ko)".to_string(),
+        unit: "bytes",
+        higher_is_better: false,
+        c: vec![ko.0 as f64],
+        rust: vec![ko.1 as f64],
+    });
+    out
+}
+
+fn cell(values: &[f64]) -> String {
+    match summary(values) {
+        Some((m, lo, hi)) if lo == hi => format!("{m:.0}"),
+        Some((m, lo, hi)) => format!("{m:.0} ({lo:.0}–{hi:.0})"),
+        None => "–".to_string(),
+    }
+}
+
+/// The Markdown table; rows where ours is more than 5% worse are marked.
+pub fn markdown(figures: &[Figure], runs: usize) -> String {
+    let mut s = String::from(
+        "| figure | unit | C median (min–max) | ours median (min–max) | ours/C |\n\
+         |---|---|---|---|---|\n",
+    );
+    for f in figures {
+        let ratio = match f.ratio() {
+            Some(r) => format!("{r:.2}{}", if f.worse(0.05) { " ⚠" } else { "" }),
+            None => "–".to_string(),
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            f.name,
+            f.unit,
+            cell(&f.c),
+            cell(&f.rust),
+            ratio
+        ));
+    }
+    s.push_str(&format!(
+        "\n{runs} runs per driver, alternating C and ours. ⚠: ours is more than 5% worse \
+         (for the unplugged fraction: any less).\n"
+    ));
+    s
+}
+
+/// The whole run as JSON: every sample and every figure.
+pub fn to_json(samples: &[Sample], figures: &[Figure], runs: usize) -> Value {
+    let samples: Vec<Value> = samples
+        .iter()
+        .map(|s| {
+            json!({
+                "driver": s.driver.name(), "run": s.run, "op": s.op, "zone": s.zone,
+                "size": s.size, "device_ms": s.device_ms, "memtotal_ms": s.memtotal_ms,
+                "cpu_ms": s.cpu_ms, "unplugged": s.unplugged,
+            })
+        })
+        .collect();
+    let figures: Vec<Value> = figures
+        .iter()
+        .map(|f| {
+            let side = |v: &[f64]| match summary(v) {
+                Some((m, lo, hi)) => json!({ "median": m, "min": lo, "max": hi, "values": v }),
+                None => Value::Null,
+            };
+            json!({
+                "name": f.name, "unit": f.unit, "higher_is_better": f.higher_is_better,
+                "c": side(&f.c), "rust": side(&f.rust), "ratio_rust_over_c": f.ratio(),
+            })
+        })
+        .collect();
+    json!({ "runs_per_driver": runs, "figures": figures, "samples": samples })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_ranges() {
+        assert_eq!(summary(&[3.0, 1.0, 2.0]), Some((2.0, 1.0, 3.0)));
+        assert_eq!(summary(&[4.0, 1.0, 2.0, 3.0]), Some((2.5, 1.0, 4.0)));
+        assert_eq!(summary(&[]), None);
+    }
+
+    #[test]
+    fn ratio_and_worse() {
+        let f = |c: Vec<f64>, rust: Vec<f64>, higher| Figure {
+            name: String::new(),
+            unit: "ms",
+            higher_is_better: higher,
+            c,
+            rust,
+        };
+        let slower = f(vec![100.0, 100.0], vec![106.0, 106.0], false);
+        assert!((slower.ratio().unwrap_or(0.0) - 1.06).abs() < 1e-9);
+        assert!(slower.worse(0.05));
+        assert!(!f(vec![100.0], vec![104.0], false).worse(0.05));
+        assert!(f(vec![100.0], vec![99.0], true).worse(0.05));
+        assert!(!f(vec![100.0], vec![100.0], true).worse(0.05));
+        assert_eq!(f(vec![0.0], vec![1.0], false).ratio(), None);
+    }
+}
