@@ -115,7 +115,15 @@ pub fn collect(plan: &Plan, env: &Env, mut progress: impl FnMut(&str)) -> (Vec<S
     for run in 1..=plan.runs {
         for driver in [Driver::C, Driver::Rust] {
             for (case, args) in plan.guests() {
-                let outcome = suite::boot(&case, driver, env, &[args], |_, _| {});
+                // A log directory per run and zone, so that no console log overwrites another.
+                let mut env = env.clone();
+                env.logdir = env.logdir.join(format!("run{run}-{}", case.online));
+                if let Err(e) = std::fs::create_dir_all(&env.logdir) {
+                    progress(&format!("cannot create {}: {e}", env.logdir.display()));
+                    failures += 1;
+                    continue;
+                }
+                let outcome = suite::boot(&case, driver, &env, &[args], |_, _| {});
                 let mine: Vec<Sample> = outcome
                     .console
                     .iter()

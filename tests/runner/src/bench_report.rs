@@ -142,10 +142,12 @@ pub fn figures(samples: &[Sample], sizes_gib: &[u64], ko: (u64, u64)) -> Vec<Fig
     out
 }
 
-fn cell(values: &[f64]) -> String {
+fn cell(values: &[f64], unit: &str) -> String {
+    // Percentages near 100 need a decimal to show what is left.
+    let p = usize::from(unit == "%");
     match summary(values) {
-        Some((m, lo, hi)) if lo == hi => format!("{m:.0}"),
-        Some((m, lo, hi)) => format!("{m:.0} ({lo:.0}–{hi:.0})"),
+        Some((m, lo, hi)) if lo == hi => format!("{m:.p$}"),
+        Some((m, lo, hi)) => format!("{m:.p$} ({lo:.p$}–{hi:.p$})"),
         None => "–".to_string(),
     }
 }
@@ -165,8 +167,8 @@ pub fn markdown(figures: &[Figure], runs: usize) -> String {
             "| {} | {} | {} | {} | {} |\n",
             f.name,
             f.unit,
-            cell(&f.c),
-            cell(&f.rust),
+            cell(&f.c, f.unit),
+            cell(&f.rust, f.unit),
             ratio
         ));
     }
