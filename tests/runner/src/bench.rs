@@ -170,6 +170,37 @@ pub fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
+/// What loading a module takes: the sum of its ELF64 sections that occupy memory
+/// (`SHF_ALLOC`: code, data, bss), without the symbol tables that make Rust modules' files
+/// large. 0 when the file is not such an ELF file.
+pub fn loaded_size(path: &Path) -> u64 {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| alloc_sections(&b))
+        .unwrap_or(0)
+}
+
+fn alloc_sections(elf: &[u8]) -> Option<u64> {
+    const SHF_ALLOC: u64 = 2;
+    let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
+    let u64_at = |at: usize| Some(u64::from_le_bytes(elf.get(at..at + 8)?.try_into().ok()?));
+    // ELF64, little endian.
+    if elf.get(0..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let shoff = usize::try_from(u64_at(0x28)?).ok()?;
+    let shentsize = usize::from(u16_at(0x3a)?);
+    let shnum = usize::from(u16_at(0x3c)?);
+    let mut total = 0;
+    for i in 0..shnum {
+        let sh = shoff.checked_add(i.checked_mul(shentsize)?)?;
+        if u64_at(sh + 8)? & SHF_ALLOC != 0 {
+            total += u64_at(sh + 32)?;
+        }
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +229,22 @@ mod tests {
         );
         assert!(parse_sample("# report requested=1", Driver::C, 1).is_none());
         assert!(parse_sample("# bench size=1 device_ms=1 cpu_ms=1", Driver::C, 1).is_none());
+    }
+
+    #[test]
+    fn loaded_size_of_an_elf_file() {
+        // A file header and two section headers: one allocated (100 bytes), one not.
+        let mut elf = vec![0u8; 64 + 2 * 64];
+        elf[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        elf[0x28..0x30].copy_from_slice(&64u64.to_le_bytes());
+        elf[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+        elf[0x3c..0x3e].copy_from_slice(&2u16.to_le_bytes());
+        elf[64 + 8..64 + 16].copy_from_slice(&2u64.to_le_bytes());
+        elf[64 + 32..64 + 40].copy_from_slice(&100u64.to_le_bytes());
+        elf[128 + 32..128 + 40].copy_from_slice(&900u64.to_le_bytes());
+        assert_eq!(alloc_sections(&elf), Some(100));
+        assert_eq!(alloc_sections(b"not elf"), None);
+        assert_eq!(alloc_sections(&elf[..70]), None);
     }
 
     #[test]

@@ -222,7 +222,8 @@ fn bench(args: &Args) -> bool {
         args.env.logdir.display()
     );
     let (samples, failures) = bench::collect(&plan, &args.env, |line| println!("  {line}"));
-    let ko = (bench::file_size(&args.ko.0), bench::file_size(&args.ko.1));
+    let size = |p: &PathBuf| (bench::file_size(p), bench::loaded_size(p));
+    let ko = (size(&args.ko.0), size(&args.ko.1));
     let figures = bench_report::figures(&samples, &plan.sizes_gib, ko);
     let table = bench_report::markdown(&figures, plan.runs);
     let dir = &args.env.logdir;
