@@ -18,20 +18,26 @@ zone=$(sed -n 's/.*memhp_default_state=\([a-z_]*\).*/\1/p' /proc/cmdline)
 cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 TICK_MS=$((1000 / $(getconf CLK_TCK 2>/dev/null || echo 100)))
 
-# measure OP BYTES: resize, wait for MemTotal, report the times and CPU.
+# measure OP BYTES LABEL: resize, wait for MemTotal, then for the memory
+# blocks (added and online, or removed: a driver may shrink the device first
+# and remove the emptied blocks afterwards), report the times and CPU.
 measure() {
 	c0=$(cpu_ticks)
 	t0=$(uptime_cs)
 	resize "$2" 300 || return 1
 	wait_for 120 memtotal_grew_by "$base_kb" "$2" || return 1
 	settle_ms=$((($(uptime_cs) - t0) * 10))
+	wait_for 120 blocks_are $((base_blocks + $2 / $(block_size))) || return 1
+	wait_for 120 all_blocks_online || return 1
+	blocks_ms=$((($(uptime_cs) - t0) * 10))
 	cpu_ms=$((($(cpu_ticks) - c0) * TICK_MS))
-	echo "# bench op=$1 zone=$zone size=$3 device_ms=$RESIZE_MS memtotal_ms=$settle_ms cpu_ms=$cpu_ms"
+	echo "# bench op=$1 zone=$zone size=$3 device_ms=$RESIZE_MS memtotal_ms=$settle_ms blocks_ms=$blocks_ms cpu_ms=$cpu_ms"
 }
 
 check "load $MODULE" load_driver
 check "the driver binds the virtio-mem device" wait_for 10 driver_bound
 base_kb=$(memtotal_kb)
+base_blocks=$(count_blocks)
 for mib in $SIZES; do
 	check "plug $mib MiB" measure plug $((mib * MIB)) $((mib * MIB))
 	check "unplug $mib MiB" measure unplug 0 $((mib * MIB))

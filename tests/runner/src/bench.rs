@@ -23,6 +23,9 @@ pub struct Sample {
     pub device_ms: f64,
     /// From the resize to MemTotal settling (plug and unplug only).
     pub memtotal_ms: Option<f64>,
+    /// From the resize to the memory blocks being all added and online, or removed (plug and
+    /// unplug only).
+    pub blocks_ms: Option<f64>,
     /// Busy CPU time of the whole guest meanwhile.
     pub cpu_ms: f64,
     /// Bytes unplugged before the deadline (`pressure` only).
@@ -40,6 +43,7 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
         size: 0,
         device_ms: f64::NAN,
         memtotal_ms: None,
+        blocks_ms: None,
         cpu_ms: f64::NAN,
         unplugged: None,
     };
@@ -51,6 +55,7 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
             "size" => s.size = value.parse().ok()?,
             "device_ms" => s.device_ms = value.parse().ok()?,
             "memtotal_ms" => s.memtotal_ms = Some(value.parse().ok()?),
+            "blocks_ms" => s.blocks_ms = Some(value.parse().ok()?),
             "cpu_ms" => s.cpu_ms = value.parse().ok()?,
             "unplugged" => s.unplugged = Some(value.parse().ok()?),
             _ => return None,
@@ -208,7 +213,7 @@ mod tests {
     #[test]
     fn parses_bench_lines() {
         let s = parse_sample(
-            "# bench op=plug zone=online_movable size=1073741824 device_ms=120 memtotal_ms=300 cpu_ms=50",
+            "# bench op=plug zone=online_movable size=1073741824 device_ms=120 memtotal_ms=300 blocks_ms=310 cpu_ms=50",
             Driver::Rust,
             2,
         )
@@ -216,6 +221,7 @@ mod tests {
         assert_eq!(s.op, "plug");
         assert_eq!(s.size, GIB);
         assert_eq!(s.memtotal_ms, Some(300.0));
+        assert_eq!(s.blocks_ms, Some(310.0));
         assert_eq!(s.unplugged, None);
         let p = parse_sample(
             "# bench op=pressure zone=online_kernel size=4294967296 device_ms=60001 unplugged=2147483648 cpu_ms=9000",

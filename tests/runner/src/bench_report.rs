@@ -100,6 +100,13 @@ pub fn figures(samples: &[Sample], sizes_gib: &[u64], ko: KoSizes) -> Vec<Figure
             ));
             out.push(figure(
                 samples,
+                format!("{op} {g} GiB: memory blocks"),
+                "ms",
+                false,
+                |s| this(s).then_some(s.blocks_ms).flatten(),
+            ));
+            out.push(figure(
+                samples,
                 format!("{op} {g} GiB: guest CPU"),
                 "ms",
                 false,
@@ -200,6 +207,7 @@ pub fn to_json(samples: &[Sample], figures: &[Figure], runs: usize) -> Value {
             json!({
                 "driver": s.driver.name(), "run": s.run, "op": s.op, "zone": s.zone,
                 "size": s.size, "device_ms": s.device_ms, "memtotal_ms": s.memtotal_ms,
+                "blocks_ms": s.blocks_ms,
                 "cpu_ms": s.cpu_ms, "unplugged": s.unplugged,
             })
         })
