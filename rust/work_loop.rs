@@ -248,6 +248,13 @@ impl Vm {
             }
             st.sbm.record_unplugged(range.mb, range.first, range.count);
             nb -= u64::from(range.count);
+            // A block goes as soon as it is empty, as in the C driver. Removing all emptied
+            // blocks after the pass shrinks the device sooner but cost 1.2-1.5x the guest CPU
+            // and the end-to-end time of C's order in `make bench`.
+            if st.sbm.state(range.mb).is_added() && st.sbm.plugged_in(range.mb) == 0 {
+                drop(st);
+                self.remove_block(range.mb);
+            }
         }
         self.remove_emptied()?;
         if nb > 0 && skipped {
@@ -309,22 +316,27 @@ impl Vm {
                 mb
             };
             limit = mb;
-            let addr = self.mb_addr(mb);
-            // Offline blocks are removed at once; online ones are offlined first, which the
-            // notifier follows (the pages we took are skipped through their dropped references).
-            match self
-                .region
-                .offline_and_remove_memory(addr, self.geo.mb_size)
-            {
-                Ok(()) => {
-                    let mut st = self.state.lock();
-                    st.sbm.record_removed(mb);
-                    st.budget.gone(self.geo.mb_size);
-                }
-                Err(e) => self.warn(fmt!(
-                    "memory block at {addr:#x} is unplugged but could not be removed yet: {e:?}"
-                )),
+            self.remove_block(mb);
+        }
+    }
+
+    /// Removes emptied block `mb` from Linux; a busy one stays for a later run.
+    fn remove_block(&self, mb: u64) {
+        let addr = self.mb_addr(mb);
+        // Offline blocks are removed at once; online ones are offlined first, which the
+        // notifier follows (the pages we took are skipped through their dropped references).
+        match self
+            .region
+            .offline_and_remove_memory(addr, self.geo.mb_size)
+        {
+            Ok(()) => {
+                let mut st = self.state.lock();
+                st.sbm.record_removed(mb);
+                st.budget.gone(self.geo.mb_size);
             }
+            Err(e) => self.warn(fmt!(
+                "memory block at {addr:#x} is unplugged but could not be removed yet: {e:?}"
+            )),
         }
     }
 
