@@ -121,6 +121,15 @@ fn fresh_seed() -> u64 {
     (now.as_nanos() % 1_000_000_007) as u64
 }
 
+/// Whether QEMU died by a signal before the guest printed its plan: nothing of the case ran.
+fn qemu_crashed_before_the_case(outcome: &Outcome) -> bool {
+    outcome.tap.plan.is_none()
+        && outcome
+            .problems
+            .iter()
+            .any(|p| p.starts_with("QEMU exited with signal"))
+}
+
 /// Prints a guest line that matters to a reader, nested under the case.
 fn echo(kind: &Line, line: &str) {
     match kind {
@@ -163,7 +172,15 @@ fn check(args: &Args) -> bool {
     let (mut passed, mut failed) = (0, 0);
     for (i, (case, driver)) in runs.iter().enumerate() {
         println!("# {} [{}]: {}", case.name, driver.name(), case.summary);
-        let outcome = suite::boot(case, *driver, &args.env, &extra, echo);
+        let mut outcome = suite::boot(case, *driver, &args.env, &extra, echo);
+        if qemu_crashed_before_the_case(&outcome) {
+            // QEMU 7.2 under TCG has been seen to die by SIGSEGV while the guest kernel was
+            // still enumerating PCI, before any driver loaded: a crash of the emulator, not a
+            // result. It gets one more boot, and says so; a second crash fails the case.
+            println!("#   QEMU crashed before the guest started the case; booting it once more");
+            print_failure(&outcome);
+            outcome = suite::boot(case, *driver, &args.env, &extra, echo);
+        }
         let secs = outcome.elapsed.as_secs_f64();
         if outcome.problems.is_empty() {
             passed += 1;
