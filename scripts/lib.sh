@@ -71,8 +71,10 @@ cargo_cmd() {
 	else echo /usr/bin/cargo
 	fi
 }
-# Host crates build into the cache too, so a fresh clone does not rebuild them.
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE_DIR/cargo-target}
+# Host crates build into the cache, one directory per checkout: cargo judges freshness by
+# file times, so a directory shared by two checkouts can keep a binary built from the
+# other one's sources (and its compiled-in paths).
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE_DIR/cargo/$(printf %s "$TOP" | sha256sum | cut -c1-12)}
 RUNNER_MANIFEST=$TOP/tests/runner/Cargo.toml
 RUNNER=$CARGO_TARGET_DIR/release/vmrs-runner
 
@@ -108,4 +110,17 @@ configure_kernel() {
 		make -C "$src" O="$out" "${KMAKE_ARGS[@]}" rustavailable 2>&1 | sed 's/^/    /' >&2 || true
 	fi
 	die "kernel configuration lost ${#dropped[@]} options (a missing dependency or tool)"
+}
+
+# prepare_guests RESULTS_DIR: set-up, the cached kernel, the module, the
+# initramfs in RESULTS_DIR and the runner: everything a guest boot needs.
+# Sets KBUILD. For `run` and `bench` (`check` counts failures of its own).
+prepare_guests() {
+	mkdir -p "$1"
+	"$TOP/scripts/setup.sh"
+	KBUILD=$("$TOP/scripts/kernel.sh")
+	"$TOP/scripts/module.sh" "$KBUILD"
+	"$TOP/scripts/initramfs.sh" "$KBUILD" "$1/initramfs.cpio.gz"
+	"$(cargo_cmd)" build -q --release --manifest-path "$RUNNER_MANIFEST" ||
+		die "building the test runner failed"
 }

@@ -8,13 +8,7 @@ source "$(dirname "$0")/lib.sh"
 # Our driver by default; DRIVER=c shows the upstream C module doing the same.
 DRIVER=${DRIVER:-rust}
 RESULTS=$TOP/results/run
-mkdir -p "$RESULTS"
-"$TOP/scripts/setup.sh"
-KBUILD=$("$TOP/scripts/kernel.sh")
-"$TOP/scripts/module.sh" "$KBUILD"
-"$TOP/scripts/initramfs.sh" "$KBUILD" "$RESULTS/initramfs.cpio.gz"
-"$(cargo_cmd)" build -q --release --manifest-path "$RUNNER_MANIFEST" ||
-	die "building the test runner failed"
+prepare_guests "$RESULTS"
 [ "$DRIVER" = c ] && say "note: DRIVER=c: this demo drives the upstream C module, the control"
 "$RUNNER" run --driver "$DRIVER" --bzimage "$KBUILD/arch/x86/boot/bzImage" \
 	--initramfs "$RESULTS/initramfs.cpio.gz" --logdir "$RESULTS"

@@ -60,6 +60,13 @@ resize() {
 	DEV_PEAK=$4
 	[ "$1" = ok ]
 }
+# requests: the plug and unplug requests (unplug-all counted as one) the
+# device has got since boot, from QEMU's trace, as "PLUG UNPLUG".
+requests() {
+	host requests
+	set -- $REPLY
+	[ "$1" = ok ] && echo "$2 $(($3 + $4))"
+}
 # device_size: the device's plugged size as QEMU reports it.
 device_size() {
 	host size

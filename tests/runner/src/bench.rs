@@ -1,5 +1,5 @@
 //! `vmrs-runner bench`: the upstream C driver and ours in the same guests, alternately
-//! (C, rust, C, rust, ...), each guest measuring plug and unplug times, guest CPU time and
+//! (C, rust, rust, C, C, rust, ...), each guest measuring plug and unplug times, guest CPU time and
 //! unplug success under pressure (`tests/guest/cases/bench.sh`).
 
 use std::path::Path;
@@ -30,6 +30,8 @@ pub struct Sample {
     pub cpu_ms: f64,
     /// Bytes unplugged before the deadline (`pressure` only).
     pub unplugged: Option<u64>,
+    /// Plug and unplug requests the device got meanwhile, from QEMU's trace.
+    pub requests: Option<u64>,
 }
 
 /// Parses one console line; `None` for any other line.
@@ -46,7 +48,9 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
         blocks_ms: None,
         cpu_ms: f64::NAN,
         unplugged: None,
+        requests: None,
     };
+    let mut add_requests = |n: u64| s.requests = Some(s.requests.unwrap_or(0) + n);
     for word in rest.split_whitespace() {
         let (key, value) = word.split_once('=')?;
         match key {
@@ -58,6 +62,7 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
             "blocks_ms" => s.blocks_ms = Some(value.parse().ok()?),
             "cpu_ms" => s.cpu_ms = value.parse().ok()?,
             "unplugged" => s.unplugged = Some(value.parse().ok()?),
+            "plug_requests" | "unplug_requests" => add_requests(value.parse().ok()?),
             _ => return None,
         }
     }
@@ -112,13 +117,23 @@ impl Plan {
     }
 }
 
-/// Boots every guest of every run, C before rust in each, and collects the samples. A guest
-/// that fails is reported and its samples are kept only if its checks passed.
+/// Which driver goes first in run `run` (from 1): C in odd runs, ours in even ones, so that
+/// a drift of the host over time (C, rust, rust, C, ...) weighs on both alike.
+pub fn order(run: usize) -> [Driver; 2] {
+    if run % 2 == 1 {
+        [Driver::C, Driver::Rust]
+    } else {
+        [Driver::Rust, Driver::C]
+    }
+}
+
+/// Boots every guest of every run in [`order`] and collects the samples. A guest that fails
+/// is reported and its samples are kept only if its checks passed.
 pub fn collect(plan: &Plan, env: &Env, mut progress: impl FnMut(&str)) -> (Vec<Sample>, usize) {
     let mut samples = Vec::new();
     let mut failures = 0;
     for run in 1..=plan.runs {
-        for driver in [Driver::C, Driver::Rust] {
+        for driver in order(run) {
             for (case, args) in plan.guests() {
                 // A log directory per run and zone, so that no console log overwrites another.
                 let mut env = env.clone();
@@ -251,6 +266,13 @@ mod tests {
         assert_eq!(alloc_sections(&elf), Some(100));
         assert_eq!(alloc_sections(b"not elf"), None);
         assert_eq!(alloc_sections(&elf[..70]), None);
+    }
+
+    #[test]
+    fn drivers_take_turns_going_first() {
+        let firsts: Vec<Driver> = (1..=4).map(|r| order(r)[0]).collect();
+        assert_eq!(firsts, [Driver::C, Driver::Rust, Driver::C, Driver::Rust]);
+        assert_ne!(order(1)[0], order(1)[1]);
     }
 
     #[test]

@@ -41,6 +41,12 @@ impl Figure {
         (c != 0.0).then(|| r / c)
     }
 
+    /// How likely measurements this far apart are when the driver makes no difference (see
+    /// [`crate::permutation`]).
+    pub fn p(&self) -> Option<f64> {
+        crate::permutation::rank_sum_p(&self.c, &self.rust)
+    }
+
     /// Whether ours is worse than C by more than `tolerance` (0.05: 5%).
     pub fn worse(&self, tolerance: f64) -> bool {
         match self.ratio() {
@@ -75,43 +81,51 @@ fn figure(
     }
 }
 
-/// Every figure of the run, in table order.
+/// The plug and unplug requests the device got during the samples `this` picks.
+fn requests(samples: &[Sample], name: String, this: impl Fn(&Sample) -> bool) -> Figure {
+    figure(samples, name, "requests", false, |s| {
+        this(s).then_some(s.requests? as f64)
+    })
+}
+
 /// The modules' sizes, C's first: `(file, loaded)`.
 pub type KoSizes = ((u64, u64), (u64, u64));
 
+/// The five figures of one plug or unplug step, picked by `this`.
+fn step_figures(
+    samples: &[Sample],
+    label: &str,
+    this: impl Fn(&Sample) -> bool + Copy,
+) -> [Figure; 5] {
+    let ms = |what: &str, pick: fn(&Sample) -> Option<f64>| {
+        figure(samples, format!("{label}: {what}"), "ms", false, |s| {
+            this(s).then(|| pick(s)).flatten()
+        })
+    };
+    [
+        ms("device", |s| Some(s.device_ms)),
+        ms("MemTotal", |s| s.memtotal_ms),
+        ms("memory blocks", |s| s.blocks_ms),
+        ms("guest CPU", |s| Some(s.cpu_ms)),
+        requests(samples, format!("{label}: requests"), this),
+    ]
+}
+
+/// Every figure of the run, in table order.
 pub fn figures(samples: &[Sample], sizes_gib: &[u64], ko: KoSizes) -> Vec<Figure> {
     let mut out = Vec::new();
+    // One memory block, right after loading: it pays for QEMU translating the code it runs.
+    for (op, verb) in [("first-plug", "plug"), ("first-unplug", "unplug")] {
+        let this = move |s: &Sample| s.op == op;
+        if let Some(first) = samples.iter().find(|s| this(s)) {
+            let label = format!("first {verb} after loading, {} MiB", first.size >> 20);
+            out.extend(step_figures(samples, &label, this));
+        }
+    }
     for op in ["plug", "unplug"] {
         for &g in sizes_gib {
             let this = move |s: &Sample| s.op == op && s.size == g * GIB;
-            out.push(figure(
-                samples,
-                format!("{op} {g} GiB: device"),
-                "ms",
-                false,
-                |s| this(s).then_some(s.device_ms),
-            ));
-            out.push(figure(
-                samples,
-                format!("{op} {g} GiB: MemTotal"),
-                "ms",
-                false,
-                |s| this(s).then_some(s.memtotal_ms).flatten(),
-            ));
-            out.push(figure(
-                samples,
-                format!("{op} {g} GiB: memory blocks"),
-                "ms",
-                false,
-                |s| this(s).then_some(s.blocks_ms).flatten(),
-            ));
-            out.push(figure(
-                samples,
-                format!("{op} {g} GiB: guest CPU"),
-                "ms",
-                false,
-                |s| this(s).then_some(s.cpu_ms),
-            ));
+            out.extend(step_figures(samples, &format!("{op} {g} GiB"), this));
         }
     }
     for zone in ["online_movable", "online_kernel"] {
@@ -141,6 +155,7 @@ pub fn figures(samples: &[Sample], sizes_gib: &[u64], ko: KoSizes) -> Vec<Figure
             false,
             |s| this(s).then_some(s.cpu_ms),
         ));
+        out.push(requests(samples, format!("{label}: requests"), this));
     }
     let ((c_file, c_loaded), (rust_file, rust_loaded)) = ko;
     for (name, c, rust) in [
@@ -175,26 +190,32 @@ fn cell(values: &[f64], unit: &str) -> String {
 /// The Markdown table; rows where ours is more than 5% worse are marked.
 pub fn markdown(figures: &[Figure], runs: usize) -> String {
     let mut s = String::from(
-        "| figure | unit | C median (min–max) | ours median (min–max) | ours/C |\n\
-         |---|---|---|---|---|\n",
+        "| figure | unit | C median (min–max) | ours median (min–max) | ours/C | p |\n\
+         |---|---|---|---|---|---|\n",
     );
     for f in figures {
         let ratio = match f.ratio() {
             Some(r) => format!("{r:.2}{}", if f.worse(0.05) { " ⚠" } else { "" }),
             None => "–".to_string(),
         };
+        let p = f.p().map_or("–".to_string(), |p| format!("{p:.3}"));
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} |\n",
             f.name,
             f.unit,
             cell(&f.c, f.unit),
             cell(&f.rust, f.unit),
-            ratio
+            ratio,
+            p
         ));
     }
     s.push_str(&format!(
-        "\n{runs} runs per driver, alternating C and ours. ⚠: ours is more than 5% worse \
-         (for the unplugged fraction: any less).\n"
+        "\n{runs} runs per driver, C and ours taking turns to go first. ⚠: ours is more than \
+         5% worse (for the unplugged fraction: any less). p: the chance of C's and ours differing \
+         this much if the driver made no difference (Wilcoxon rank-sum test, exact by \
+         permutation); p ≥ 0.05 means the run-to-run spread alone makes such \
+         a gap often, either way. With {runs} runs each no p is below {:.3}.\n",
+        crate::permutation::smallest_p(runs, runs)
     ));
     s
 }
@@ -222,6 +243,7 @@ pub fn to_json(samples: &[Sample], figures: &[Figure], runs: usize) -> Value {
             json!({
                 "name": f.name, "unit": f.unit, "higher_is_better": f.higher_is_better,
                 "c": side(&f.c), "rust": side(&f.rust), "ratio_rust_over_c": f.ratio(),
+                "p": f.p(),
             })
         })
         .collect();

@@ -9,10 +9,13 @@
 //!                               (PEAK: the largest size seen while waiting)
 //! size                      ->  ok SIZE
 //! requested                 ->  ok SIZE
+//! requests                  ->  ok PLUG UNPLUG UNPLUG_ALL
+//!                               (requests the device has got since boot, from QEMU's trace)
 //! ```
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::qmp::Monitor;
@@ -29,6 +32,8 @@ pub enum Request {
     Size,
     /// Read the device's requested size.
     Requested,
+    /// Count the requests the device has got.
+    Requests,
 }
 
 /// Parses one request line; the error text is sent back to the guest.
@@ -50,6 +55,7 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
         }
         "size" => Request::Size,
         "requested" => Request::Requested,
+        "requests" => Request::Requests,
         _ => return Err(format!("unknown request '{verb}'")),
     };
     match words.next() {
@@ -67,7 +73,39 @@ pub struct ResizeRecord {
     pub elapsed: Duration,
 }
 
-fn answer(monitor: &mut Monitor, request: Request, log: &mut Vec<ResizeRecord>) -> String {
+/// Counts the plug, unplug and unplug-all requests in QEMU's trace of the device.
+pub fn count_requests(trace: &str) -> [u64; 3] {
+    let mut counts = [0; 3];
+    for line in trace.lines() {
+        // The log backend may put "PID@TIME:" before the event name.
+        let event = line.split_whitespace().next().unwrap_or("");
+        let event = event.rsplit(':').next().unwrap_or(event);
+        if let Some(i) = crate::qemu::REQUEST_TRACE_EVENTS
+            .iter()
+            .position(|e| *e == event)
+        {
+            counts[i] += 1;
+        }
+    }
+    counts
+}
+
+fn requests(trace: &Path) -> io::Result<String> {
+    // QEMU creates the file at the first event.
+    let text = match std::fs::read_to_string(trace) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        other => other?,
+    };
+    let [plug, unplug, all] = count_requests(&text);
+    Ok(format!("ok {plug} {unplug} {all}"))
+}
+
+fn answer(
+    monitor: &mut Monitor,
+    trace: &Path,
+    request: Request,
+    log: &mut Vec<ResizeRecord>,
+) -> String {
     let result = match request {
         Request::Resize { bytes, timeout } => {
             let start = Instant::now();
@@ -88,13 +126,18 @@ fn answer(monitor: &mut Monitor, request: Request, log: &mut Vec<ResizeRecord>) 
         }
         Request::Size => monitor.size().map(|s| format!("ok {s}")),
         Request::Requested => monitor.requested_size().map(|s| format!("ok {s}")),
+        Request::Requests => requests(trace),
     };
     result.unwrap_or_else(|e| format!("error {e}"))
 }
 
 /// Serves the guest's requests until the guest side closes (QEMU exited).
 /// Returns the resizes it carried out.
-pub fn serve(stream: UnixStream, mut monitor: Monitor) -> io::Result<Vec<ResizeRecord>> {
+pub fn serve(
+    stream: UnixStream,
+    mut monitor: Monitor,
+    trace: PathBuf,
+) -> io::Result<Vec<ResizeRecord>> {
     let mut writer = stream.try_clone()?;
     let mut log = Vec::new();
     for line in BufReader::new(stream).lines() {
@@ -109,7 +152,7 @@ pub fn serve(stream: UnixStream, mut monitor: Monitor) -> io::Result<Vec<ResizeR
             continue;
         }
         let reply = match parse_request(line) {
-            Ok(request) => answer(&mut monitor, request, &mut log),
+            Ok(request) => answer(&mut monitor, &trace, request, &mut log),
             Err(e) => format!("error {e}"),
         };
         if writer.write_all(format!("{reply}\n").as_bytes()).is_err() {
@@ -149,6 +192,19 @@ mod tests {
     fn parses_queries() {
         assert_eq!(parse_request("size"), Ok(Request::Size));
         assert_eq!(parse_request("requested"), Ok(Request::Requested));
+        assert_eq!(parse_request("requests"), Ok(Request::Requests));
+    }
+
+    #[test]
+    fn counts_requests_in_the_trace() {
+        let trace = "virtio_mem_plug_request addr=0x140000000 nb_blocks=64\n\
+                     1234@1700000000.000001:virtio_mem_plug_request addr=0x148000000 nb_blocks=64\n\
+                     virtio_mem_send_response type=0x0000\n\
+                     virtio_mem_unplug_request addr=0x148000000 nb_blocks=1\n\
+                     virtio_mem_unplug_all_request\n\
+                     virtio_mem_plug_request_typo addr=0x0\n";
+        assert_eq!(count_requests(trace), [2, 1, 1]);
+        assert_eq!(count_requests(""), [0, 0, 0]);
     }
 
     #[test]

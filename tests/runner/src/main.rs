@@ -4,7 +4,7 @@
 //! ```text
 //! vmrs-runner check --bzimage F --initramfs F --logdir D [--driver c|rust]... [--case NAME]...
 //! vmrs-runner run   --bzimage F --initramfs F --logdir D --driver c|rust
-//! vmrs-runner bench --bzimage F --initramfs F --logdir D [--runs N] --ko-c F --ko-rust F
+//! vmrs-runner bench --bzimage F --initramfs F --logdir D [--runs N] [--sizes GIB,...] --ko-c F --ko-rust F
 //! ```
 
 mod bench;
@@ -12,6 +12,7 @@ mod bench_report;
 mod cases;
 mod channel;
 mod logscan;
+mod permutation;
 mod plot;
 mod qemu;
 mod qmp;
@@ -35,6 +36,8 @@ struct Args {
     seed: u64,
     /// Bench runs per driver.
     runs: usize,
+    /// Bench plug/unplug sizes in GiB, instead of the plan's.
+    sizes_gib: Option<Vec<u64>>,
     /// The two modules, for their sizes in the bench.
     ko: (PathBuf, PathBuf),
 }
@@ -42,7 +45,7 @@ struct Args {
 fn usage() -> String {
     "usage: vmrs-runner check|run|bench --bzimage FILE --initramfs FILE --logdir DIR \
      [--driver c|rust]... [--case NAME]... [--smp N] [--seed N] \
-     [--runs N] [--ko-c FILE] [--ko-rust FILE]"
+     [--runs N] [--sizes GIB,...] [--ko-c FILE] [--ko-rust FILE]"
         .to_string()
 }
 
@@ -58,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
     let mut smp = 2;
     let mut seed = None;
     let mut runs = 5;
+    let mut sizes_gib = None;
     let (mut ko_c, mut ko_rust) = (PathBuf::new(), PathBuf::new());
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -75,6 +79,7 @@ fn parse_args() -> Result<Args, String> {
                 Ok(n) if n > 0 => runs = n,
                 _ => return Err(format!("--runs must be a positive number, not '{value}'")),
             },
+            "--sizes" => sizes_gib = Some(parse_sizes(&value)?),
             "--ko-c" => ko_c = PathBuf::from(value),
             "--ko-rust" => ko_rust = PathBuf::from(value),
             "--seed" => {
@@ -108,8 +113,22 @@ fn parse_args() -> Result<Args, String> {
         cases,
         seed: seed.unwrap_or_else(fresh_seed),
         runs,
+        sizes_gib,
         ko: (ko_c, ko_rust),
     })
+}
+
+/// `1,4,8`: sizes in GiB, each at least 1 and each once (a figure is per size).
+fn parse_sizes(value: &str) -> Result<Vec<u64>, String> {
+    let bad = || format!("--sizes must be distinct GiB counts like 1,4,8, not '{value}'");
+    let mut sizes = Vec::new();
+    for w in value.split(',') {
+        match w.trim().parse() {
+            Ok(g) if g > 0 && !sizes.contains(&g) => sizes.push(g),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(sizes)
 }
 
 /// A seed from the clock, for runs that were not given one.
@@ -231,9 +250,12 @@ fn run(args: &Args) -> bool {
 /// Measures both drivers, alternately, and writes the table, the JSON and the plot into the
 /// log directory.
 fn bench(args: &Args) -> bool {
-    let plan = bench::Plan::new(args.runs, bench::host_mem());
+    let mut plan = bench::Plan::new(args.runs, bench::host_mem());
+    if let Some(sizes) = &args.sizes_gib {
+        plan.sizes_gib.clone_from(sizes);
+    }
     println!(
-        "bench: {} runs per driver, alternating C and rust; sizes {:?} GiB; logs in {}",
+        "bench: {} runs per driver in the order C, rust, rust, C, ...; sizes {:?} GiB; logs in {}",
         plan.runs,
         plan.sizes_gib,
         args.env.logdir.display()

@@ -9,6 +9,16 @@ use std::thread;
 
 const MIB: u64 = 1 << 20;
 
+/// QEMU's trace events for the requests a virtio-mem device gets.
+pub const REQUEST_TRACE_EVENTS: [&str; 3] = [
+    "virtio_mem_plug_request",
+    "virtio_mem_unplug_request",
+    "virtio_mem_unplug_all_request",
+];
+
+/// The file in a guest's socket directory that QEMU writes those events to.
+pub const REQUEST_TRACE: &str = "requests.trace";
+
 /// How one guest is put together.
 #[derive(Debug, Clone)]
 pub struct GuestConfig {
@@ -106,6 +116,10 @@ impl GuestConfig {
             "-qmp",
             &format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
         ])
+        // The device's own record of the requests it got, whichever driver sent them.
+        .args(REQUEST_TRACE_EVENTS.iter().flat_map(|e| ["-trace", e]))
+        .arg("-D")
+        .arg(dir.join(REQUEST_TRACE))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -126,6 +140,11 @@ impl Guest {
     /// Starts QEMU, copying its console into `log`.
     pub fn start(config: &GuestConfig, dir: &Path, log: &Path) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
+        // A guest booted again in the same directory counts its own requests only.
+        match fs::remove_file(dir.join(REQUEST_TRACE)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         let mut child = config.command(dir).spawn().map_err(|e| {
             io::Error::new(e.kind(), format!("cannot start qemu-system-x86_64: {e}"))
         })?;
@@ -173,6 +192,10 @@ impl Guest {
 
     pub fn ctl_path(&self) -> PathBuf {
         self.dir.join("ctl.sock")
+    }
+
+    pub fn request_trace_path(&self) -> PathBuf {
+        self.dir.join(REQUEST_TRACE)
     }
 
     /// Whether QEMU has exited, and with which status.

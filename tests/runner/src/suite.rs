@@ -85,7 +85,8 @@ pub fn boot(
     };
     let server = Monitor::connect(&guest.qmp_path(), Duration::from_secs(30)).and_then(|m| {
         let ctl = UnixStream::connect(guest.ctl_path())?;
-        Ok(thread::spawn(move || channel::serve(ctl, m)))
+        let trace = guest.request_trace_path();
+        Ok(thread::spawn(move || channel::serve(ctl, m, trace)))
     });
     let server = match server {
         Ok(s) => Some(s),
