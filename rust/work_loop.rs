@@ -231,6 +231,7 @@ impl Vm {
                 break;
             };
             if st.transition == Some(range.mb) {
+                pass.skip_block(&st.sbm, range.mb);
                 skipped = true;
                 continue;
             }

@@ -107,7 +107,19 @@ impl World {
         assert!(nb == 0 || self.plugged.len() as u64 == MBS * u64::from(SBS));
     }
 
-    fn unplug(&mut self, mut nb: u64, busy: &BTreeSet<u64>, online: bool) {
+    /// Returns the successful online steps.
+    fn unplug(&mut self, mut nb: u64, busy: &BTreeSet<u64>, online: bool) -> u64 {
+        let wanted = nb;
+        // What may go: offline subblocks, and with `online` the online ones that are not busy.
+        let free = self
+            .plugged
+            .iter()
+            .filter(|&&id| {
+                let on = self.sbm.state(id / u64::from(SBS)).is_online();
+                !on || (online && !busy.contains(&id))
+            })
+            .count() as u64;
+        let mut online_steps = 0;
         let mut pass = self.sbm.unplug_pass(online);
         let mut steps = 0;
         while let Some(UnplugStep {
@@ -139,12 +151,16 @@ impl World {
                 assert!(self.plugged.remove(&id));
             }
             nb -= u64::from(step.count);
+            online_steps += u64::from(step_online);
         }
+        // No subblock that could go is left behind.
+        assert_eq!(wanted - nb, wanted.min(free), "unplugged too little");
         // The driver removes emptied blocks after the pass.
         while let Some(mb) = self.sbm.emptied_block() {
             assert_eq!(self.sbm.plugged_in(mb), 0);
             self.sbm.record_removed(mb);
         }
+        online_steps
     }
 
     fn check(&self) {
@@ -180,7 +196,9 @@ proptest! {
         for op in ops {
             match op {
                 Op::Plug(n) => w.plug(n),
-                Op::Unplug(n, busy, online) => w.unplug(n, &busy, online),
+                Op::Unplug(n, busy, online) => {
+                    w.unplug(n, &busy, online);
+                }
                 Op::Online(mb, movable) => {
                     if w.sbm.state(mb).is_added() && !w.sbm.state(mb).is_online() {
                         w.sbm.record_online(mb, movable);
@@ -249,16 +267,61 @@ fn unplugs_offline_then_movable_then_kernel_highest_first() {
             true
         )
     );
-    // Pretend it was busy: it is tried subblock by subblock, from the top.
+    // Pretend it was busy: its upper half is tried next.
     let s = pass.next(&w.sbm, 100).unwrap();
     assert_eq!(
         s.range,
         SbRange {
             mb: 2,
-            first: SBS - 1,
-            count: 1
+            first: SBS / 2,
+            count: SBS / 2
         }
     );
+}
+
+/// The offers of one pass over an online block whose subblocks in `busy` cannot be taken:
+/// `(first, count, taken)`.
+fn offers_with_busy(busy: &[u32], nb: u64) -> Vec<(u32, u32, bool)> {
+    let mut w = World::new();
+    w.plug(u64::from(SBS));
+    w.sbm.record_online(0, true);
+    let mut pass = w.sbm.unplug_pass(true);
+    let mut offers = Vec::new();
+    let mut left = nb;
+    while let Some(s) = pass.next(&w.sbm, left) {
+        let r = s.range;
+        let taken = !(r.first..r.first + r.count).any(|sb| busy.contains(&sb));
+        if taken {
+            w.sbm.record_unplugged(r.mb, r.first, r.count);
+            left -= u64::from(r.count);
+        }
+        offers.push((r.first, r.count, taken));
+    }
+    offers
+}
+
+#[test]
+fn a_busy_subblock_is_isolated_by_halving() {
+    // SBS is 8: the whole block, then halves toward the busy top subblock; the free ones
+    // below it go in three requests where one per subblock would take seven.
+    assert_eq!(
+        offers_with_busy(&[7], 100),
+        [
+            (0, 8, false),
+            (4, 4, false),
+            (6, 2, false),
+            (7, 1, false),
+            (6, 1, true),
+            (4, 2, true),
+            (0, 4, true)
+        ]
+    );
+}
+
+#[test]
+fn a_partial_unplug_of_an_online_block_takes_the_top_subblocks() {
+    // Three of eight: the same subblocks as one by one from the top, in two requests.
+    assert_eq!(offers_with_busy(&[], 3), [(6, 2, true), (5, 1, true)]);
 }
 
 #[test]

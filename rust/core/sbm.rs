@@ -320,7 +320,8 @@ where
             order: 0,
             mb: None,
             sb_end: 0,
-            tried_whole: false,
+            cap: u32::MAX,
+            offered: None,
             limit: if unplug_online {
                 UNPLUG_ORDER.len()
             } else {
@@ -332,6 +333,13 @@ where
 
 /// A pass over the blocks in unplug order. Each block is visited once per pass, from its
 /// highest subblock down, so a subblock that was busy is not tried again in the same pass.
+///
+/// Online subblocks are offered in aligned power-of-two chunks, the largest that fits first
+/// (the whole block when it is fully plugged and wanted whole); a chunk that stays plugged
+/// was busy and is offered again as two halves, upper first, down to single subblocks. The C
+/// driver falls back from the whole block to single subblocks at once: that unplugs the same
+/// subblocks with one request and one allocation per subblock, where a busy subblock here
+/// costs about two per halving level and the free ones share requests.
 #[derive(Clone, Debug)]
 pub struct UnplugPass {
     order: usize,
@@ -339,8 +347,10 @@ pub struct UnplugPass {
     mb: Option<u64>,
     /// Subblocks of `mb` from this one up are done.
     sb_end: u32,
-    /// Whether `mb` was already offered whole.
-    tried_whole: bool,
+    /// The largest online chunk to offer next: the upper half of one that was busy.
+    cap: u32,
+    /// The last online chunk offered: if it is still plugged at the next call, it was busy.
+    offered: Option<SbRange>,
     limit: usize,
 }
 
@@ -351,6 +361,13 @@ impl UnplugPass {
         S: DerefMut<Target = [MbState]>,
         B: DerefMut<Target = [u64]>,
     {
+        if let Some(prev) = self.offered.take() {
+            if prev.count > 1 && sbm.all(prev.mb, prev.first, prev.count, true) {
+                self.cap = prev.count / 2;
+            } else {
+                self.done_down_to(prev.first);
+            }
+        }
         if nb_sb == 0 {
             return None;
         }
@@ -360,52 +377,80 @@ impl UnplugPass {
                 // The next block in this state, highest first, below the last one visited.
                 let state = UNPLUG_ORDER[self.order];
                 match (0..sbm.geo.nb_mb).rev().find(|&mb| sbm.state(mb) == state) {
-                    Some(mb) => {
-                        self.mb = Some(mb);
-                        self.sb_end = per_mb;
-                        self.tried_whole = false;
-                    }
+                    Some(mb) => self.start_block(mb, per_mb),
                     None => self.order += 1,
                 }
                 continue;
             };
-            let online = sbm.state(mb).is_online();
-            if online && !self.tried_whole {
-                self.tried_whole = true;
-                if nb_sb >= u64::from(per_mb) && sbm.all(mb, 0, per_mb, true) {
-                    let range = SbRange {
-                        mb,
-                        first: 0,
-                        count: per_mb,
-                    };
-                    return Some(UnplugStep { range, online });
-                }
-            }
-            let top = (0..self.sb_end).rev().find(|&sb| sbm.is_plugged(mb, sb));
-            let Some(top) = top else {
+            if self.sb_end == 0 {
                 self.finish_block(sbm, mb);
                 continue;
-            };
-            // Online subblocks go one by one (each needs its own allocation); offline ones in
-            // runs of plugged subblocks.
-            let max = if online {
-                1
-            } else {
-                nb_sb.min(u64::from(per_mb)) as u32
-            };
-            let mut first = top;
-            while first > 0 && top + 1 - first < max && sbm.is_plugged(mb, first - 1) {
-                first -= 1;
             }
-            self.sb_end = first;
-            let range = SbRange {
-                mb,
-                first,
-                count: top + 1 - first,
+            let online = sbm.state(mb).is_online();
+            let range = if online {
+                // The largest chunk aligned to its size that ends at `sb_end`.
+                let count = (1u32 << self.sb_end.trailing_zeros()).min(self.cap);
+                let range = SbRange {
+                    mb,
+                    first: self.sb_end - count,
+                    count,
+                };
+                if sbm.all(mb, range.first, count, false) {
+                    self.done_down_to(range.first);
+                    continue;
+                }
+                if count > 1 && (u64::from(count) > nb_sb || !sbm.all(mb, range.first, count, true))
+                {
+                    self.cap = count / 2;
+                    continue;
+                }
+                self.offered = Some(range);
+                range
+            } else {
+                let Some(top) = (0..self.sb_end).rev().find(|&sb| sbm.is_plugged(mb, sb)) else {
+                    self.finish_block(sbm, mb);
+                    continue;
+                };
+                // Offline subblocks need no allocation: runs of plugged ones in one request.
+                let max = nb_sb.min(u64::from(per_mb)) as u32;
+                let mut first = top;
+                while first > 0 && top + 1 - first < max && sbm.is_plugged(mb, first - 1) {
+                    first -= 1;
+                }
+                self.done_down_to(first);
+                SbRange {
+                    mb,
+                    first,
+                    count: top + 1 - first,
+                }
             };
             return Some(UnplugStep { range, online });
         }
         None
+    }
+
+    /// Leaves the rest of block `mb` for a later pass (it is going on- or offline).
+    pub fn skip_block<S, B>(&mut self, sbm: &Sbm<S, B>, mb: u64)
+    where
+        S: DerefMut<Target = [MbState]>,
+        B: DerefMut<Target = [u64]>,
+    {
+        self.offered = None;
+        if self.mb == Some(mb) {
+            self.finish_block(sbm, mb);
+        }
+    }
+
+    fn start_block(&mut self, mb: u64, per_mb: u32) {
+        self.mb = Some(mb);
+        self.offered = None;
+        self.done_down_to(per_mb);
+    }
+
+    /// Marks the subblocks of the current block from `sb` up as done.
+    fn done_down_to(&mut self, sb: u32) {
+        self.sb_end = sb;
+        self.cap = u32::MAX;
     }
 
     /// Moves past block `mb`: to the next lower block in the same state, found afresh.
@@ -416,11 +461,7 @@ impl UnplugPass {
     {
         let state = UNPLUG_ORDER[self.order];
         match (0..mb).rev().find(|&m| sbm.state(m) == state) {
-            Some(next) => {
-                self.mb = Some(next);
-                self.sb_end = sbm.geo.sbs_per_mb;
-                self.tried_whole = false;
-            }
+            Some(next) => self.start_block(next, sbm.geo.sbs_per_mb),
             None => {
                 self.mb = None;
                 self.order += 1;
