@@ -44,6 +44,25 @@ unit_tests() {
 unit_tests "$TOP/rust/core/Cargo.toml" core-unit
 unit_tests "$RUNNER_MANIFEST" runner-unit
 
+# rustfmt with the kernel's settings: the module's sources (its core included)
+# and the host tools. One pass or one failure.
+say "rustfmt (the kernel's .rustfmt.toml)"
+fmt_conf=$KBUILD/source/.rustfmt.toml
+[ -f "$fmt_conf" ] || fmt_conf=$KBUILD/.rustfmt.toml
+if ! command -v rustfmt >/dev/null 2>&1; then
+	say "rustfmt: not found (rustup component add rustfmt)"
+	failed=$((failed + 1))
+elif rustfmt --check --edition 2021 --config-path "$fmt_conf" \
+	"$TOP"/rust/*.rs "$TOP"/rust/core/*.rs "$TOP"/tests/runner/src/*.rs \
+	"$TOP"/tests/kmod/*.rs >"$RESULTS/rustfmt.log" 2>&1; then
+	say "rustfmt: clean"
+	passed=$((passed + 1))
+else
+	head -n 30 "$RESULTS/rustfmt.log" >&2
+	say "rustfmt: not clean (log: $RESULTS/rustfmt.log; rustfmt --config-path $fmt_conf FILES fixes it)"
+	failed=$((failed + 1))
+fi
+
 say "self-test of the scripts' error paths"
 "$TOP/tests/scripts/selftest.sh" >"$RESULTS/scripts.tap" 2>&1 || true
 grep -A6 '^not ok' "$RESULTS/scripts.tap" >&2 || true

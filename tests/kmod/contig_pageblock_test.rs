@@ -67,9 +67,12 @@ fn highest_movable_block() -> Option<PfnRange> {
 /// The first pageblock boundary below `limit` where online memory changes from another zone to
 /// ZONE_MOVABLE (the guest boots with `movablecore=` to have one).
 fn movable_zone_boundary(limit: usize) -> Option<usize> {
-    (PAGEBLOCK_NR_PAGES..limit).step_by(PAGEBLOCK_NR_PAGES).find(|&pfn| {
-        contig::zone_is_movable(pfn - 1) == Ok(false) && contig::zone_is_movable(pfn) == Ok(true)
-    })
+    (PAGEBLOCK_NR_PAGES..limit)
+        .step_by(PAGEBLOCK_NR_PAGES)
+        .find(|&pfn| {
+            contig::zone_is_movable(pfn - 1) == Ok(false)
+                && contig::zone_is_movable(pfn) == Ok(true)
+        })
 }
 
 fn alloc_with_retries(range: PfnRange) -> Result<ContigRange> {
@@ -98,13 +101,21 @@ fn round(range: PfnRange) -> Result<Round> {
     let before = range.start() - 1;
     let after = range.end();
     let neighbours = || -> Result<(MigrateType, MigrateType)> {
-        Ok((contig::pageblock_migratetype(before)?, contig::pageblock_migratetype(after)?))
+        Ok((
+            contig::pageblock_migratetype(before)?,
+            contig::pageblock_migratetype(after)?,
+        ))
     };
     let expected = neighbours()?;
     let held = match alloc_with_retries(range) {
         Ok(h) => h,
         Err(e) => {
-            pr_info!("# allocating {:#x}..{:#x} failed: {:?}\n", range.start(), range.end(), e);
+            pr_info!(
+                "# allocating {:#x}..{:#x} failed: {:?}\n",
+                range.start(),
+                range.end(),
+                e
+            );
             return Ok(Round {
                 allocated: false,
                 neighbours_kept: neighbours()? == expected,
@@ -131,7 +142,10 @@ fn round(range: PfnRange) -> Result<Round> {
 
 fn run(checks: &mut Checks) -> Result {
     let block = highest_movable_block();
-    checks.check(block.is_some(), format_args!("found a memory block in ZONE_MOVABLE"));
+    checks.check(
+        block.is_some(),
+        format_args!("found a memory block in ZONE_MOVABLE"),
+    );
     let block = block.ok_or(ENODEV)?;
     pr_info!(
         "# testing on {:#x}..{:#x}: pageblock {} pages, MAX_ORDER_NR_PAGES {}\n",
@@ -171,7 +185,9 @@ fn run(checks: &mut Checks) -> Result {
     }
     checks.check(
         allocated == ROUNDS,
-        format_args!("{allocated} of {ROUNDS} pageblock-aligned, not MAX_ORDER-aligned ranges allocated"),
+        format_args!(
+            "{allocated} of {ROUNDS} pageblock-aligned, not MAX_ORDER-aligned ranges allocated"
+        ),
     );
     checks.check(
         kept == ROUNDS,
@@ -190,7 +206,10 @@ fn run(checks: &mut Checks) -> Result {
     let whole = alloc_with_retries(block);
     checks.check(
         whole.is_ok(),
-        format_args!("the whole block allocates afterwards: no page leaked ({:?})", whole.as_ref().err()),
+        format_args!(
+            "the whole block allocates afterwards: no page leaked ({:?})",
+            whole.as_ref().err()
+        ),
     );
     drop(whole);
 
@@ -202,10 +221,16 @@ fn run(checks: &mut Checks) -> Result {
     );
     let unaligned = PfnRange::from_start(s + 1, PAGEBLOCK_NR_PAGES)?;
     let got = ContigRange::alloc(unaligned, Alignment::Pageblock, GFP_KERNEL).err();
-    checks.check(got == Some(EINVAL), format_args!("a misaligned range gets EINVAL ({got:?})"));
+    checks.check(
+        got == Some(EINVAL),
+        format_args!("a misaligned range gets EINVAL ({got:?})"),
+    );
     let past_end = PfnRange::from_start(block.end() - PAGEBLOCK_NR_PAGES, 2 * PAGEBLOCK_NR_PAGES)?;
     let got = ContigRange::alloc(past_end, Alignment::Pageblock, GFP_KERNEL).err();
-    checks.check(got == Some(EINVAL), format_args!("a range running past online memory gets EINVAL ({got:?})"));
+    checks.check(
+        got == Some(EINVAL),
+        format_args!("a range running past online memory gets EINVAL ({got:?})"),
+    );
     let boundary = movable_zone_boundary(block.start());
     let got = match boundary {
         Some(b) => {
