@@ -178,8 +178,9 @@ pub fn figures(samples: &[Sample], sizes_gib: &[u64], ko: KoSizes) -> Vec<Figure
 }
 
 fn cell(values: &[f64], unit: &str) -> String {
-    // Percentages near 100 need a decimal to show what is left.
-    let p = usize::from(unit == "%");
+    // Percentages near 100 need decimals to show what is left (one 2 MiB subblock of 4 GiB
+    // is 0.05%).
+    let p = if unit == "%" { 2 } else { 0 };
     match summary(values) {
         Some((m, lo, hi)) if lo == hi => format!("{m:.p$}"),
         Some((m, lo, hi)) => format!("{m:.p$} ({lo:.p$}–{hi:.p$})"),
@@ -229,7 +230,7 @@ pub fn to_json(samples: &[Sample], figures: &[Figure], runs: usize) -> Value {
                 "driver": s.driver.name(), "run": s.run, "op": s.op, "zone": s.zone,
                 "size": s.size, "device_ms": s.device_ms, "memtotal_ms": s.memtotal_ms,
                 "blocks_ms": s.blocks_ms,
-                "cpu_ms": s.cpu_ms, "unplugged": s.unplugged,
+                "cpu_ms": s.cpu_ms, "unplugged": s.unplugged, "requests": s.requests,
             })
         })
         .collect();
@@ -277,5 +278,24 @@ mod tests {
         assert!(f(vec![100.0], vec![99.0], true).worse(0.05));
         assert!(!f(vec![100.0], vec![100.0], true).worse(0.05));
         assert_eq!(f(vec![0.0], vec![1.0], false).ratio(), None);
+    }
+
+    #[test]
+    fn a_subblock_left_shows_in_the_fraction() {
+        let left_one = 100.0 * (4.0 * GIB as f64 - 2.0 * (1 << 20) as f64) / (4.0 * GIB as f64);
+        assert_eq!(
+            cell(&[left_one, 100.0, 100.0], "%"),
+            "100.00 (99.95–100.00)"
+        );
+        assert_eq!(cell(&[12.4, 12.8], "ms"), "13 (12–13)");
+    }
+
+    #[test]
+    fn samples_keep_their_request_counts() {
+        let line = "# bench op=plug zone=online_movable size=1073741824 device_ms=60 \
+                    memtotal_ms=100 blocks_ms=200 cpu_ms=250 plug_requests=8 unplug_requests=1";
+        let sample = crate::bench::parse_sample(line, Driver::Rust, 1).expect("a sample");
+        let json = to_json(&[sample], &[], 1);
+        assert_eq!(json["samples"][0]["requests"], 9);
     }
 }
