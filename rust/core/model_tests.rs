@@ -107,8 +107,7 @@ impl World {
         assert!(nb == 0 || self.plugged.len() as u64 == MBS * u64::from(SBS));
     }
 
-    /// Returns the successful online steps.
-    fn unplug(&mut self, mut nb: u64, busy: &BTreeSet<u64>, online: bool) -> u64 {
+    fn unplug(&mut self, mut nb: u64, busy: &BTreeSet<u64>, online: bool) {
         let wanted = nb;
         // What may go: offline subblocks, and with `online` the online ones that are not busy.
         let free = self
@@ -119,7 +118,6 @@ impl World {
                 !on || (online && !busy.contains(&id))
             })
             .count() as u64;
-        let mut online_steps = 0;
         let mut pass = self.sbm.unplug_pass(online);
         let mut steps = 0;
         while let Some(UnplugStep {
@@ -151,7 +149,6 @@ impl World {
                 assert!(self.plugged.remove(&id));
             }
             nb -= u64::from(step.count);
-            online_steps += u64::from(step_online);
         }
         // No subblock that could go is left behind.
         assert_eq!(wanted - nb, wanted.min(free), "unplugged too little");
@@ -160,7 +157,6 @@ impl World {
             assert_eq!(self.sbm.plugged_in(mb), 0);
             self.sbm.record_removed(mb);
         }
-        online_steps
     }
 
     fn check(&self) {
@@ -196,9 +192,7 @@ proptest! {
         for op in ops {
             match op {
                 Op::Plug(n) => w.plug(n),
-                Op::Unplug(n, busy, online) => {
-                    w.unplug(n, &busy, online);
-                }
+                Op::Unplug(n, busy, online) => w.unplug(n, &busy, online),
                 Op::Online(mb, movable) => {
                     if w.sbm.state(mb).is_added() && !w.sbm.state(mb).is_online() {
                         w.sbm.record_online(mb, movable);

@@ -35,9 +35,11 @@ measure() {
 	echo "# bench op=$1 zone=$zone size=$3 device_ms=$RESIZE_MS memtotal_ms=$settle_ms blocks_ms=$blocks_ms cpu_ms=$cpu_ms $(requests_since $4 $5)"
 }
 
-# requests_since PLUG UNPLUG: the requests sent since that count.
+# requests_since PLUG UNPLUG: the requests sent since that count; nothing
+# (the sample then has no request count) when either count is missing.
 requests_since() {
 	set -- "$@" $(requests)
+	[ $# -eq 4 ] || return 0
 	echo "plug_requests=$(($3 - $1)) unplug_requests=$(($4 - $2))"
 }
 

@@ -50,7 +50,6 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
         unplugged: None,
         requests: None,
     };
-    let mut add_requests = |n: u64| s.requests = Some(s.requests.unwrap_or(0) + n);
     for word in rest.split_whitespace() {
         let (key, value) = word.split_once('=')?;
         match key {
@@ -62,7 +61,10 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
             "blocks_ms" => s.blocks_ms = Some(value.parse().ok()?),
             "cpu_ms" => s.cpu_ms = value.parse().ok()?,
             "unplugged" => s.unplugged = Some(value.parse().ok()?),
-            "plug_requests" | "unplug_requests" => add_requests(value.parse().ok()?),
+            "plug_requests" | "unplug_requests" => {
+                let n: u64 = value.parse().ok()?;
+                s.requests = Some(s.requests.unwrap_or(0) + n);
+            }
             _ => return None,
         }
     }

@@ -40,24 +40,20 @@ pub fn rank_sum_p(a: &[f64], b: &[f64]) -> Option<f64> {
     let pooled: Vec<f64> = a.iter().chain(&b).copied().collect();
     let ranks = ranks(&pooled);
     let expected = a.len() as f64 * (pooled.len() + 1) as f64 / 2.0;
-    let distance = |take: &dyn Fn(usize) -> bool| {
-        let sum: f64 = (0..pooled.len())
-            .filter(|&i| take(i))
-            .map(|i| ranks[i])
-            .sum();
+    // How far the rank sum of the group holding the indices given lies from its expectation.
+    let distance = |group: &mut dyn Iterator<Item = usize>| {
+        let sum: f64 = group.map(|i| ranks[i]).sum();
         (sum - expected).abs()
     };
-    let observed = distance(&|i| i < a.len());
+    // Rounding must not make the real split count as less extreme than itself.
+    let observed = distance(&mut (0..a.len())) - 1e-9;
     let (mut hits, mut total) = (0u64, 0u64);
-    let mut split = |take: &dyn Fn(usize) -> bool| {
-        total += 1;
-        // Rounding must not make the real split count as less extreme than itself.
-        hits += u64::from(distance(take) >= observed - 1e-9);
-    };
     if pooled.len() <= EXACT_UP_TO {
         for mask in 0u32..(1 << pooled.len()) {
             if mask.count_ones() as usize == a.len() {
-                split(&|i| mask & (1 << i) != 0);
+                total += 1;
+                let mut group = (0..pooled.len()).filter(|&i| mask & (1 << i) != 0);
+                hits += u64::from(distance(&mut group) >= observed);
             }
         }
         return Some(hits as f64 / total as f64);
@@ -70,14 +66,8 @@ pub fn rank_sum_p(a: &[f64], b: &[f64]) -> Option<f64> {
         for i in (1..order.len()).rev() {
             order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
         }
-        let chosen: Vec<bool> = {
-            let mut c = vec![false; pooled.len()];
-            for &i in &order[..a.len()] {
-                c[i] = true;
-            }
-            c
-        };
-        split(&|i| chosen[i]);
+        total += 1;
+        hits += u64::from(distance(&mut order[..a.len()].iter().copied()) >= observed);
     }
     Some((hits + 1) as f64 / (total + 1) as f64)
 }
