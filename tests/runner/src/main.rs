@@ -140,13 +140,13 @@ fn fresh_seed() -> u64 {
     (now.as_nanos() % 1_000_000_007) as u64
 }
 
-/// Whether QEMU died by a signal before the guest printed its plan: nothing of the case ran.
-fn qemu_crashed_before_the_case(outcome: &Outcome) -> bool {
+/// Whether the emulator failed before the guest printed its plan, so that nothing of the case
+/// ran: QEMU died by a signal, or its monitor did not answer as QMP.
+fn qemu_failed_before_the_case(outcome: &Outcome) -> bool {
     outcome.tap.plan.is_none()
-        && outcome
-            .problems
-            .iter()
-            .any(|p| p.starts_with("QEMU exited with signal"))
+        && outcome.problems.iter().any(|p| {
+            p.starts_with("QEMU exited with signal") || p.starts_with("cannot talk to QEMU")
+        })
 }
 
 /// Prints a guest line that matters to a reader, nested under the case.
@@ -192,11 +192,12 @@ fn check(args: &Args) -> bool {
     for (i, (case, driver)) in runs.iter().enumerate() {
         println!("# {} [{}]: {}", case.name, driver.name(), case.summary);
         let mut outcome = suite::boot(case, *driver, &args.env, &extra, echo);
-        if qemu_crashed_before_the_case(&outcome) {
+        if qemu_failed_before_the_case(&outcome) {
             // QEMU 7.2 under TCG has been seen to die by SIGSEGV while the guest kernel was
-            // still enumerating PCI, before any driver loaded: a crash of the emulator, not a
-            // result. It gets one more boot, and says so; a second crash fails the case.
-            println!("#   QEMU crashed before the guest started the case; booting it once more");
+            // still enumerating PCI, and once to answer its first QMP connection with something
+            // other than the greeting: failures of the emulator before any driver loaded, not
+            // results. The case gets one more boot, and says so; a second failure fails it.
+            println!("#   QEMU failed before the guest started the case; booting it once more");
             print_failure(&outcome);
             outcome = suite::boot(case, *driver, &args.env, &extra, echo);
         }
@@ -313,5 +314,39 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(problem: &str, console: &[&str]) -> Outcome {
+        let mut tap = tap::TapRun::default();
+        for line in console {
+            tap.feed(line);
+        }
+        Outcome {
+            problems: vec![problem.to_string()],
+            log: PathBuf::new(),
+            elapsed: std::time::Duration::ZERO,
+            tap,
+            findings: Vec::new(),
+            resizes: Vec::new(),
+            console: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_emulator_failures_before_the_plan_are_booted_again() {
+        let qmp = "cannot talk to QEMU: no QMP greeting, got \"\"";
+        let signal = "QEMU exited with signal: 11 (SIGSEGV)";
+        assert!(qemu_failed_before_the_case(&outcome(qmp, &[])));
+        assert!(qemu_failed_before_the_case(&outcome(signal, &[])));
+        assert!(!qemu_failed_before_the_case(&outcome(signal, &["1..3"])));
+        assert!(!qemu_failed_before_the_case(&outcome(
+            "the guest did not finish within 300 s",
+            &[]
+        )));
     }
 }

@@ -1,7 +1,7 @@
 //! The QMP side of the harness: resizing the virtio-mem device and reading
 //! back what it has plugged.
 
-use std::io;
+use std::io::{self, BufRead};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::thread;
@@ -45,9 +45,20 @@ impl Monitor {
             }
         };
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let reader = io::BufReader::new(stream.try_clone()?);
+        let mut reader = io::BufReader::new(stream.try_clone()?);
+        // The greeting is read here rather than by `Qmp::handshake()`, which panics at an
+        // early end and does not say what it got instead.
+        let mut greeting = String::new();
+        reader.read_line(&mut greeting)?;
+        if !greeting.contains("\"QMP\"") {
+            return Err(io::Error::other(format!(
+                "no QMP greeting, got {:?}",
+                greeting.trim_end()
+            )));
+        }
         let mut qmp = Qmp::new(Stream::new(reader, stream));
-        qmp.handshake().map_err(qmp_error)?;
+        qmp.execute(&qmp::qmp_capabilities { enable: None })
+            .map_err(qmp_error)?;
         Ok(Self { qmp })
     }
 
