@@ -72,6 +72,39 @@ fn kernel_message(line: &str) -> Option<&str> {
     is_stamp.then_some(msg)
 }
 
+/// Whether `s` starts with a printk timestamp: `[`, spaces, seconds, `.`, six digits, `]`.
+fn starts_with_stamp(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('[') else {
+        return false;
+    };
+    let Some((stamp, _)) = rest.split_once(']') else {
+        return false;
+    };
+    let Some((secs, micros)) = stamp.trim_start().split_once('.') else {
+        return false;
+    };
+    !secs.is_empty()
+        && secs.chars().all(|c| c.is_ascii_digit())
+        && micros.len() == 6
+        && micros.chars().all(|c| c.is_ascii_digit())
+}
+
+/// Splits a console line where a kernel message was printed into the middle of a guest
+/// line ("1..8[    2.102302] input: ..."): the guest's part and each kernel message come
+/// out as lines of their own, so the TAP parser sees the guest's line whole.
+pub fn split_console_line(line: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (i, _) in line.match_indices('[') {
+        if i > start && starts_with_stamp(&line[i..]) {
+            parts.push(&line[start..i]);
+            start = i;
+        }
+    }
+    parts.push(&line[start..]);
+    parts
+}
+
 /// Scans a whole console log.
 pub fn scan(log: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -164,6 +197,30 @@ mod tests {
         let log = "not ok 3 - WARNING: this is only a test name\n\
                    # BUG: neither is a diagnostic\n";
         assert!(scan(log).is_empty());
+    }
+
+    #[test]
+    fn kernel_messages_inside_guest_lines_are_split_off() {
+        assert_eq!(
+            split_console_line("1..8[    2.102302] input: ImExPS/2 Generic Explorer Mouse"),
+            [
+                "1..8",
+                "[    2.102302] input: ImExPS/2 Generic Explorer Mouse"
+            ]
+        );
+        assert_eq!(
+            split_console_line("ok 1 - a[ 1.000000] x[ 2.000000] y"),
+            ["ok 1 - a", "[ 1.000000] x", "[ 2.000000] y"]
+        );
+        // Whole lines, and brackets that are not timestamps, stay as they are.
+        for line in [
+            "[    2.131890] virtio_mem virtio0: start address: 0x100000000",
+            "ok 1 - plug [c] (4.3 s)",
+            "# seen [12.5] and [1.0000000]",
+            "",
+        ] {
+            assert_eq!(split_console_line(line), [line]);
+        }
     }
 
     #[test]

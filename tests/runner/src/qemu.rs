@@ -169,13 +169,13 @@ impl Guest {
             }
         });
         thread::spawn(move || {
-            for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
-                let line = String::from_utf8_lossy(&line)
-                    .trim_end_matches('\r')
-                    .to_string();
-                let _ = writeln!(file, "{line}");
-                if tx.send(line).is_err() {
-                    break;
+            for raw in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+                let raw = String::from_utf8_lossy(&raw);
+                for line in crate::logscan::split_console_line(raw.trim_end_matches('\r')) {
+                    let _ = writeln!(file, "{line}");
+                    if tx.send(line.to_string()).is_err() {
+                        return;
+                    }
                 }
             }
         });
