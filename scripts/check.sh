@@ -49,17 +49,17 @@ unit_tests "$RUNNER_MANIFEST" runner-unit
 say "rustfmt (the kernel's .rustfmt.toml)"
 fmt_conf=$KBUILD/source/.rustfmt.toml
 [ -f "$fmt_conf" ] || fmt_conf=$KBUILD/.rustfmt.toml
-if ! command -v rustfmt >/dev/null 2>&1; then
-	say "rustfmt: not found (rustup component add rustfmt)"
+if [ ! -x "$KRUSTFMT" ]; then
+	say "rustfmt: $KRUSTFMT not found (Debian package rustfmt-web; KRUSTFMT= another)"
 	failed=$((failed + 1))
-elif rustfmt --check --edition 2021 --config-path "$fmt_conf" \
+elif "$KRUSTFMT" --check --edition 2021 --config-path "$fmt_conf" \
 	"$TOP"/rust/*.rs "$TOP"/rust/core/*.rs "$TOP"/tests/runner/src/*.rs \
 	"$TOP"/tests/kmod/*.rs >"$RESULTS/rustfmt.log" 2>&1; then
 	say "rustfmt: clean"
 	passed=$((passed + 1))
 else
 	head -n 30 "$RESULTS/rustfmt.log" >&2
-	say "rustfmt: not clean (log: $RESULTS/rustfmt.log; rustfmt --config-path $fmt_conf FILES fixes it)"
+	say "rustfmt: not clean (log: $RESULTS/rustfmt.log; $KRUSTFMT --edition 2021 --config-path $fmt_conf FILES fixes it)"
 	failed=$((failed + 1))
 fi
 

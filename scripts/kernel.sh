@@ -6,6 +6,7 @@
 #   KDIR=/path   use an already-built tree as it is (no patching, no build)
 #   KSRC=/path   build a copy of this 6.12.y source tree instead of the
 #                linux-source-6.12 package
+#   VMRS_KERNEL=debug   the debug kernel: config/debug.fragment on top (its own cache key)
 #
 # Builds are cached in $CACHE_DIR/kernel-KEY, KEY made of the 6.12.y version,
 # the patches, the config fragment, the tool versions and RECIPE below.
@@ -62,7 +63,8 @@ key=$( {
 	for p in $(series_patches); do
 		cat "$PATCHES/$p"
 	done
-	cat "$KERNEL_FRAGMENT"
+	echo "kernel $KERNEL_FLAVOR"
+	cat "${KERNEL_FRAGMENTS[@]}"
 	echo "recipe $RECIPE"
 	"$KRUSTC" --version; "$BINDGEN" --version; clang --version | head -n 1; ld.lld --version
 } | sha_of)
@@ -72,12 +74,12 @@ OUT=$DIR/build
 LOG=$DIR/build.log
 
 if [ -f "$DIR/.done" ]; then
-	say "reusing cached kernel $(cat "$DIR/.done") in $OUT (nothing that goes into it changed)"
+	say "reusing cached $KERNEL_FLAVOR kernel $(cat "$DIR/.done") in $OUT (nothing that goes into it changed)"
 	echo "$OUT"
 	exit 0
 fi
 
-say "building a new kernel: cache key $key (an earlier cache, if any, is for other inputs)"
+say "building a new $KERNEL_FLAVOR kernel: cache key $key (an earlier cache, if any, is for other inputs)"
 rm -rf "$DIR"
 mkdir -p "$SRC" "$OUT"
 # A half-built tree is of no use to anyone: remove it when we fail.
@@ -109,7 +111,7 @@ for p in $(series_patches); do
 done
 say "applied $n patches to Linux $KVER"
 
-say "configuring: tinyconfig + config/kernel.fragment"
+say "configuring the $KERNEL_FLAVOR kernel: tinyconfig + ${KERNEL_FRAGMENTS[*]#"$TOP/"}"
 configure_kernel "$SRC" "$OUT" "$DIR/config.log"
 
 say "building bzImage and modules with LLVM=1, $JOBS jobs (about 11 minutes on 2 cores; log: $LOG)"
@@ -119,8 +121,9 @@ HEARTBEAT=60 run_logged "$LOG" make -C "$SRC" O="$OUT" "${KMAKE_ARGS[@]}" -j"$JO
 echo "$KVER built $(date -u +%FT%TZ)" >"$DIR/.done"
 say "kernel $KVER built in $((SECONDS - start)) s: $OUT"
 
-# Keep the three newest kernels; each takes about 2 GB.
-ls -1dt "$CACHE_DIR"/kernel-* 2>/dev/null | tail -n +4 | while read -r old; do
+# Keep the four newest kernels (a normal and a debug one of two versions); each takes
+# about 2 GB.
+ls -1dt "$CACHE_DIR"/kernel-* 2>/dev/null | tail -n +5 | while read -r old; do
 	say "removing old cached kernel $old"
 	rm -rf "$old"
 done

@@ -15,6 +15,9 @@ BINDGEN=${BINDGEN:-$CARGO_BIN/bindgen}
 BINDGEN_VERSION=0.73.2
 # Debian's clippy-driver matches its rustc-web; rustup's would not.
 KCLIPPY=${KCLIPPY:-/usr/bin/clippy-driver}
+# Debian's rustfmt of the same release, for the kernel's .rustfmt.toml (a plain Debian 12
+# PATH has no other).
+KRUSTFMT=${KRUSTFMT:-/usr/bin/rustfmt}
 KMAKE_ARGS=(LLVM=1 "RUSTC=$KRUSTC" "RUSTDOC=$KRUSTDOC" "BINDGEN=$BINDGEN" "CLIPPY_DRIVER=$KCLIPPY")
 JOBS=${JOBS:-$(nproc)}
 
@@ -78,8 +81,14 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE_DIR/cargo/$(printf %s "$TOP" 
 RUNNER_MANIFEST=$TOP/tests/runner/Cargo.toml
 RUNNER=$CARGO_TARGET_DIR/release/vmrs-runner
 
-# The kernel configuration every build uses: tinyconfig with the fragment merged in.
-KERNEL_FRAGMENT=$TOP/config/kernel.fragment
+# The kernel configuration: tinyconfig with config/kernel.fragment merged in, and for the
+# debug kernel (VMRS_KERNEL=debug) config/debug.fragment on top of it.
+KERNEL_FLAVOR=${VMRS_KERNEL:-normal}
+case $KERNEL_FLAVOR in
+normal) KERNEL_FRAGMENTS=("$TOP/config/kernel.fragment") ;;
+debug) KERNEL_FRAGMENTS=("$TOP/config/kernel.fragment" "$TOP/config/debug.fragment") ;;
+*) die "VMRS_KERNEL=$KERNEL_FLAVOR: the kernels are 'normal' and 'debug'" ;;
+esac
 
 # configure_kernel SRC OUT LOG: configures the build directory OUT for the source tree SRC,
 # then checks that every option of the fragment survived olddefconfig, which drops an option
@@ -88,7 +97,7 @@ configure_kernel() {
 	local src=$1 out=$2 log=$3 line
 	{
 		make -C "$src" O="$out" "${KMAKE_ARGS[@]}" tinyconfig &&
-			"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$KERNEL_FRAGMENT" &&
+			"$src/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${KERNEL_FRAGMENTS[@]}" &&
 			make -C "$src" O="$out" "${KMAKE_ARGS[@]}" olddefconfig
 	} >"$log" 2>&1 || {
 		show_tail "$log"
@@ -101,9 +110,9 @@ configure_kernel() {
 		CONFIG_*=n) ! grep -q "^${line%=n}=" "$out/.config" || dropped+=("$line") ;;
 		CONFIG_*=*) grep -qxF "$line" "$out/.config" || dropped+=("$line") ;;
 		esac
-	done <"$KERNEL_FRAGMENT"
+	done < <(cat "${KERNEL_FRAGMENTS[@]}")
 	[ ${#dropped[@]} -eq 0 ] && return 0
-	say "these options of config/kernel.fragment did not survive olddefconfig:"
+	say "these options of ${KERNEL_FRAGMENTS[*]#"$TOP/"} did not survive olddefconfig:"
 	printf '    %s\n' "${dropped[@]}" >&2
 	if printf '%s\n' "${dropped[@]}" | grep -q '^CONFIG_RUST='; then
 		say "make rustavailable says:"

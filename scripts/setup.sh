@@ -10,6 +10,7 @@ REQUIRED=(
 	clang:clang ld.lld:lld llvm-ar:llvm flex:flex bison:bison bc:bc
 	cpio:cpio gzip:gzip xz:xz-utils make:make gcc:gcc perl:perl
 	/usr/bin/rustc:rustc-web /usr/bin/rustdoc:rustc-web /usr/bin/clippy-driver:rust-web-clippy
+	/usr/bin/rustfmt:rustfmt-web
 	/bin/busybox:busybox-static qemu-system-x86_64:qemu-system-x86
 )
 # Headers and libraries with no command of their own.
