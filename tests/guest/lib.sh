@@ -13,6 +13,11 @@ esac
 DRIVER_NAME=$MODULE
 MIB=1048576
 GIB=1073741824
+# vmrs.slow=N: the guest runs N times slower than the cases' time limits were set for (the
+# debug kernel). The limits resize passes to the host and the waits of wait_for are N times
+# longer; so are waits a case counts itself (scale SECONDS).
+SLOW=${SLOW:-1}
+scale() { echo $(($1 * SLOW)); }
 
 TESTNUM=0
 FAILS=0
@@ -50,15 +55,32 @@ host() {
 	REPLY=$(echo "$REPLY" | tr -d '\r')
 }
 # resize BYTES [TIMEOUT_S]: asks the host to set requested-size and wait
-# until the device's size matches. Sets DEV_SIZE, RESIZE_MS and DEV_PEAK (the
+# until the device's size matches (TIMEOUT_S times SLOW; 120 s, the host's
+# default, when not given). Sets DEV_SIZE, RESIZE_MS and DEV_PEAK (the
 # largest size the host saw meanwhile); fails on a timeout.
 resize() {
-	host "resize $*"
+	host "resize $1 $(scale "${2:-120}")"
 	set -- $REPLY
 	DEV_SIZE=$2
 	RESIZE_MS=$3
 	DEV_PEAK=$4
 	[ "$1" = ok ]
+}
+# wait_size BYTES TIMEOUT_S: like resize, but only waits for the device's
+# size, without setting requested-size (which would wake the driver).
+wait_size() {
+	host "wait-size $1 $(scale "$2")"
+	set -- $REPLY
+	DEV_SIZE=$2
+	RESIZE_MS=$3
+	DEV_PEAK=$4
+	[ "$1" = ok ]
+}
+# hotplug REGION_BYTES: asks the host to add the virtio-mem device (for a
+# guest that booted without one).
+hotplug() {
+	host "hotplug $1"
+	[ "$REPLY" = ok ] || { diag "host: $REPLY"; false; }
 }
 # requests: the plug and unplug requests (unplug-all counted as one) the
 # device has got since boot, from QEMU's trace, as "PLUG UNPLUG".
@@ -82,9 +104,10 @@ count_blocks() { ls -d /sys/devices/system/memory/memory* | wc -l; }
 count_blocks_in_state() { cat /sys/devices/system/memory/memory*/state | grep -cx "$1"; }
 all_blocks_online() { [ "$(count_blocks_in_state online)" -eq "$(count_blocks)" ]; }
 
-# wait_for SECONDS COMMAND...: polls every 50 ms until COMMAND succeeds.
+# wait_for SECONDS COMMAND...: polls every 50 ms until COMMAND succeeds
+# (SECONDS times SLOW).
 wait_for() {
-	deadline=$(($(uptime_cs) + $1 * 100))
+	deadline=$(($(uptime_cs) + $(scale "$1") * 100))
 	shift
 	until "$@"; do
 		[ "$(uptime_cs)" -lt "$deadline" ] || return 1
@@ -116,3 +139,22 @@ driver_count() {
 }
 driver_count_is() { [ "$(driver_count)" -eq "$1" ]; }
 device_size_is() { [ "$(device_size)" -eq "$1" ]; }
+
+# logged TEXT: the kernel log has a line with TEXT. log_count TEXT: how many.
+logged() { dmesg | grep -qF "$1"; }
+log_count() { dmesg | grep -cF "$1"; }
+
+# hog_start MIB: starts memhog with a MIB MiB pattern in the background (its
+# pid in HOG) and waits until it holds it; fails at once if memhog exits
+# first (e.g. its mmap failed). hog_check: has it check the pattern and end.
+hog_start() {
+	rm -f /tmp/hog.ready
+	/bin/memhog "$1" /tmp/hog.ready &
+	HOG=$!
+	wait_for 120 eval '[ -f /tmp/hog.ready ] || ! kill -0 $HOG 2>/dev/null'
+	[ -f /tmp/hog.ready ]
+}
+hog_check() {
+	kill -USR1 "$HOG" 2>/dev/null || return 1
+	wait "$HOG"
+}

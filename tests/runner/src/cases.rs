@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub use crate::qemu::Layout;
+
 pub const GIB: u64 = 1 << 30;
 
 /// The module under test in the guest.
@@ -49,6 +51,8 @@ pub struct Case {
     /// A test of the kernel (the patch series), not of a driver: it runs once, with the
     /// control driver's guest.
     pub kernel_only: bool,
+    /// How the guest's memory and device are laid out.
+    pub layout: Layout,
 }
 
 const fn case(name: &'static str, summary: &'static str) -> Case {
@@ -63,6 +67,7 @@ const fn case(name: &'static str, summary: &'static str) -> Case {
         allow_alloc_failure: false,
         cmdline: &[],
         kernel_only: false,
+        layout: Layout::Plain,
     }
 }
 
@@ -131,6 +136,39 @@ pub const CASES: &[Case] = &[
         ..case(
             "kunit",
             "the kernel crate's doc tests under KUnit, the series' included",
+        )
+    },
+    // S3 with nothing plugged (woken over QMP), a resize after the wake-up, S3 refused with
+    // memory plugged, suspend-to-idle allowed with memory plugged, hibernation refused.
+    case(
+        "suspend",
+        "suspend to RAM and to idle, hibernation: what the driver allows and what survives",
+    ),
+    // The device arrives over ACPI PCI hotplug while the driver is loaded.
+    Case {
+        layout: Layout::NoDevice,
+        ..case(
+            "pci-hotplug",
+            "the device is hot-plugged over ACPI: the driver binds, plugs, unplugs, unbinds",
+        )
+    },
+    // Two NUMA nodes whose PXMs and Linux ids are swapped: the device's PXM 0 is node 1.
+    Case {
+        layout: Layout::SwappedNuma,
+        ..case(
+            "numa",
+            "the device on PXM 0 = Linux node 1: its memory blocks go to node 1",
+        )
+    },
+    // The device gets BUSY from a backend that is too small until the host frees it: the
+    // driver's retry timer (50 s) must bring the size up; the whole case takes about 4 minutes
+    // under TCG.
+    Case {
+        layout: Layout::TightBackend,
+        timeout: Duration::from_secs(420),
+        ..case(
+            "device-busy",
+            "plugs the backend cannot take get BUSY: no spinning, the retry timer plugs later",
         )
     },
 ];

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! vmrs-runner check --bzimage F --initramfs F --logdir D [--driver c|rust]... [--case NAME]...
+//!                   [--kernel normal|debug]
 //! vmrs-runner run   --bzimage F --initramfs F --logdir D --driver c|rust
 //! vmrs-runner bench --bzimage F --initramfs F --logdir D [--runs N] [--sizes GIB,...] --ko-c F --ko-rust F
 //! ```
@@ -24,7 +25,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cases::{Case, Driver};
-use suite::{Env, Outcome};
+use suite::{Env, Kernel, Outcome};
 use tap::Line;
 
 struct Args {
@@ -44,7 +45,7 @@ struct Args {
 
 fn usage() -> String {
     "usage: vmrs-runner check|run|bench --bzimage FILE --initramfs FILE --logdir DIR \
-     [--driver c|rust]... [--case NAME]... [--smp N] [--seed N] \
+     [--driver c|rust]... [--case NAME]... [--kernel normal|debug] [--smp N] [--seed N] \
      [--runs N] [--sizes GIB,...] [--ko-c FILE] [--ko-rust FILE]"
         .to_string()
 }
@@ -59,6 +60,14 @@ fn parse_args() -> Result<Args, String> {
     let mut drivers = Vec::new();
     let mut names = Vec::new();
     let mut smp = 2;
+    // The kernel scripts/lib.sh builds is chosen by VMRS_KERNEL; the same variable is the
+    // default here, so `VMRS_KERNEL=debug make check` needs no option passed.
+    let mut kernel = match std::env::var("VMRS_KERNEL") {
+        Ok(k) => {
+            Kernel::parse(&k).ok_or(format!("VMRS_KERNEL must be normal or debug, not '{k}'"))?
+        }
+        Err(_) => Kernel::Normal,
+    };
     let mut seed = None;
     let mut runs = 5;
     let mut sizes_gib = None;
@@ -74,6 +83,10 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or(format!("--driver must be c or rust, not '{value}'"))?,
             ),
             "--case" => names.push(value),
+            "--kernel" => {
+                kernel = Kernel::parse(&value)
+                    .ok_or(format!("--kernel must be normal or debug, not '{value}'"))?;
+            }
             "--smp" => smp = value.parse().map_err(|_| format!("bad --smp '{value}'"))?,
             "--runs" => match value.parse() {
                 Ok(n) if n > 0 => runs = n,
@@ -94,6 +107,7 @@ fn parse_args() -> Result<Args, String> {
         initramfs: need(initramfs, "initramfs")?,
         logdir: need(logdir, "logdir")?,
         smp,
+        kernel,
     };
     if drivers.is_empty() {
         drivers = vec![Driver::C, Driver::Rust];
@@ -184,9 +198,18 @@ fn check(args: &Args) -> bool {
     println!("TAP version 13");
     println!("1..{}", runs.len());
     println!(
-        "# seed {} (VMRS_SEED={} repeats the random resizes)",
-        args.seed, args.seed
+        "# seed {} (VMRS_SEED={} repeats the random resizes); {} kernel {}",
+        args.seed,
+        args.seed,
+        args.env.kernel.name(),
+        args.env.bzimage.display()
     );
+    if args.env.kernel == Kernel::Debug {
+        println!(
+            "#   debug kernel: timeouts x{}, boot memory + region/8 (KASAN shadow) + region/64 (memmap)",
+            suite::DEBUG_SLOWDOWN
+        );
+    }
     let extra = [format!("vmrs.seed={}", args.seed)];
     let (mut passed, mut failed) = (0, 0);
     for (i, (case, driver)) in runs.iter().enumerate() {

@@ -19,6 +19,45 @@ pub const REQUEST_TRACE_EVENTS: [&str; 3] = [
 /// The file in a guest's socket directory that QEMU writes those events to.
 pub const REQUEST_TRACE: &str = "requests.trace";
 
+/// How the guest's memory and its virtio-mem device are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Boot memory, and the device with a RAM backend.
+    Plain,
+    /// Boot memory and room for hot-added memory (`maxmem`), but no virtio-mem device: the
+    /// guest asks for it (`hotplug` over the command channel).
+    NoDevice,
+    /// Two NUMA nodes, half the boot memory each, numbered so that an ACPI proximity domain
+    /// differs from the Linux node id: QEMU writes its node ids into ACPI SRAT as proximity
+    /// domains, and Linux numbers its nodes in the order it meets their PXMs there, CPU
+    /// entries first (in CPU order), then memory. QEMU 7.2 refuses sparse node ids ("numa: Node
+    /// ID missing: 1"), so the order does it: the CPUs are all on QEMU node 1 and node 0 has
+    /// memory only, so PXM 1 (the CPUs' entries) becomes Linux node 0 and PXM 0 Linux node 1.
+    /// (CPUs on both nodes would also do, but QEMU's default topology makes them share a
+    /// last-level cache, which Linux's topology check warns about with a call trace.) The device is on
+    /// QEMU node 0 (`node=0`): its memory belongs to Linux node 1. A driver that takes the
+    /// device's `node_id` (a PXM under `VIRTIO_MEM_F_ACPI_PXM`) for a Linux node id puts it in
+    /// node 0, and so does one that goes by the address (QEMU's SRAT gives the whole
+    /// hot-plug area the last node, PXM 1).
+    SwappedNuma,
+    /// The device's backend is a file on a tmpfs mounted for this QEMU alone (a mount
+    /// namespace of its own), too small for the whole backend, and a filler file takes part
+    /// of it: the device preallocates what it plugs (`prealloc=on`), and a plug it cannot back
+    /// gets `BUSY`. The filler's size is the tmpfs's less [`TIGHT_BACKEND_ROOM`]; deleting it
+    /// (the channel's `free-backend`) leaves room for [`TIGHT_BACKEND_FREED`].
+    TightBackend,
+}
+
+/// What the device can plug in [`Layout::TightBackend`] while the filler is there.
+pub const TIGHT_BACKEND_ROOM: u64 = 512 * MIB;
+/// The size of its tmpfs: once the filler is gone, room for 1 GiB and some to spare.
+pub const TIGHT_BACKEND_FREED: u64 = 1280 * MIB;
+
+/// Where a [`Layout::TightBackend`] guest's tmpfs is mounted, inside its directory.
+const BACKEND_DIR: &str = "backend";
+/// The filler file inside it.
+const FILLER: &str = "filler";
+
 /// How one guest is put together.
 #[derive(Debug, Clone)]
 pub struct GuestConfig {
@@ -34,6 +73,7 @@ pub struct GuestConfig {
     pub smp: u32,
     /// Extra words for the kernel command line (the case, the driver).
     pub cmdline: Vec<String>,
+    pub layout: Layout,
 }
 
 /// `tcg` unless VMRS_ACCEL says otherwise (KVM hangs in the BIOS on the
@@ -42,10 +82,110 @@ fn accel() -> String {
     std::env::var("VMRS_ACCEL").unwrap_or_else(|_| "tcg".to_string())
 }
 
+/// Whether we run as root, which may mount in a mount namespace of its own without also
+/// making a user namespace.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Mounts the small tmpfs in the new mount namespace (`unshare -m` makes its mounts private),
+/// fills part of it with [`FILLER`] and becomes QEMU (the same process: `unshare` and `sh`
+/// exec, so the host's `/proc/PID/root` reaches the mount).
+const TIGHT_BACKEND_WRAPPER: &str = "set -e; dir=$1; size=$2; filler=$3; shift 3; \
+     mount -t tmpfs -o size=$size vmrs-backend \"$dir\"; \
+     fallocate -l $filler \"$dir/filler\"; \
+     exec qemu-system-x86_64 \"$@\"";
+
 impl GuestConfig {
     /// The QEMU command line; sockets go into `dir`.
     pub fn command(&self, dir: &Path) -> Command {
-        let mut cmd = Command::new("qemu-system-x86_64");
+        let mut cmd = match self.layout {
+            Layout::TightBackend => {
+                let mut cmd = Command::new("unshare");
+                cmd.arg(if is_root() { "-m" } else { "-rm" })
+                    .args(["sh", "-c", TIGHT_BACKEND_WRAPPER, "sh"])
+                    .arg(dir.join(BACKEND_DIR))
+                    .arg(TIGHT_BACKEND_FREED.to_string())
+                    .arg((TIGHT_BACKEND_FREED - TIGHT_BACKEND_ROOM).to_string());
+                cmd
+            }
+            _ => Command::new("qemu-system-x86_64"),
+        };
+        cmd.args(self.qemu_args(dir))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// The memory and the virtio-mem device.
+    fn memory_args(&self, dir: &Path) -> Vec<String> {
+        let mut args = vec![
+            "-m".to_string(),
+            format!(
+                "{}M,maxmem={}M",
+                self.boot_mem / MIB,
+                (self.boot_mem + self.region) / MIB
+            ),
+        ];
+        let mut device = format!(
+            "virtio-mem-pci,id={},memdev={},requested-size={}",
+            crate::qmp::DEVICE,
+            crate::qmp::BACKEND,
+            self.requested_at_boot
+        );
+        // reserve=off: the host commits only what the guest touches.
+        let mut backend = format!(
+            "memory-backend-ram,id={},size={},reserve=off",
+            crate::qmp::BACKEND,
+            self.region
+        );
+        match self.layout {
+            Layout::Plain => {}
+            Layout::NoDevice => return args,
+            Layout::SwappedNuma => {
+                let half = self.boot_mem / 2 / MIB;
+                let cpus = match self.smp {
+                    0 | 1 => ",cpus=0".to_string(),
+                    n => format!(",cpus=0-{}", n - 1),
+                };
+                for (node, cpus) in [(0, ""), (1, cpus.as_str())] {
+                    args.extend([
+                        "-object".to_string(),
+                        format!("memory-backend-ram,id=m{node},size={half}M"),
+                        "-numa".to_string(),
+                        format!("node,nodeid={node},memdev=m{node}{cpus}"),
+                    ]);
+                }
+                device.push_str(",node=0");
+            }
+            Layout::TightBackend => {
+                backend = format!(
+                    "memory-backend-file,id={},mem-path={},size={},share=on,prealloc=off",
+                    crate::qmp::BACKEND,
+                    dir.join(BACKEND_DIR).join("vmem").display(),
+                    self.region
+                );
+                device.push_str(",prealloc=on");
+            }
+        }
+        args.extend([
+            "-object".to_string(),
+            backend,
+            "-device".to_string(),
+            device,
+        ]);
+        args
+    }
+
+    fn qemu_args(&self, dir: &Path) -> Vec<String> {
         let append = [
             "console=ttyS0",
             &format!("memhp_default_state={}", self.online),
@@ -57,75 +197,59 @@ impl GuestConfig {
         .chain(self.cmdline.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ");
-        cmd.args([
+        let socket = |name: &str| dir.join(name).display().to_string();
+        let mut args: Vec<String> = [
             "-accel",
             &accel(),
             "-nodefaults",
             "-display",
             "none",
             "-no-reboot",
-        ])
-        .args(["-smp", &self.smp.to_string()])
-        .args([
-            "-m",
-            &format!(
-                "{}M,maxmem={}M",
-                self.boot_mem / MIB,
-                (self.boot_mem + self.region) / MIB
-            ),
-        ])
-        // reserve=off: the host commits only what the guest touches.
-        .args([
-            "-object",
-            &format!(
-                "memory-backend-ram,id=vmem0,size={},reserve=off",
-                self.region
-            ),
-        ])
-        .args([
-            "-device",
-            &format!(
-                "virtio-mem-pci,id={},memdev=vmem0,requested-size={}",
-                crate::qmp::DEVICE,
-                self.requested_at_boot
-            ),
-        ])
-        .arg("-kernel")
-        .arg(&self.bzimage)
-        .arg("-initrd")
-        .arg(&self.initramfs)
-        .args(["-append", &append])
-        // ttyS0: the console, on QEMU's stdout.
-        .args([
-            "-chardev",
-            "stdio,id=con0,signal=off",
-            "-serial",
-            "chardev:con0",
-        ])
-        // ttyS1: the command channel.
-        .args([
-            "-chardev",
-            &format!(
+            "-smp",
+            &self.smp.to_string(),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        args.extend(self.memory_args(dir));
+        let path = |p: &Path| p.display().to_string();
+        args.extend([
+            "-kernel".to_string(),
+            path(&self.bzimage),
+            "-initrd".to_string(),
+            path(&self.initramfs),
+            "-append".to_string(),
+            append,
+            // ttyS0: the console, on QEMU's stdout.
+            "-chardev".to_string(),
+            "stdio,id=con0,signal=off".to_string(),
+            "-serial".to_string(),
+            "chardev:con0".to_string(),
+            // ttyS1: the command channel.
+            "-chardev".to_string(),
+            format!(
                 "socket,id=ctl,path={},server=on,wait=off",
-                dir.join("ctl.sock").display()
+                socket("ctl.sock")
             ),
-            "-serial",
-            "chardev:ctl",
-        ])
-        .args([
-            "-qmp",
-            &format!("unix:{},server=on,wait=off", dir.join("qmp.sock").display()),
-        ])
+            "-serial".to_string(),
+            "chardev:ctl".to_string(),
+            "-qmp".to_string(),
+            format!("unix:{},server=on,wait=off", socket("qmp.sock")),
+            // A second monitor for what runs beside a channel request (waking a suspended guest).
+            "-qmp".to_string(),
+            format!("unix:{},server=on,wait=off", socket(BG_QMP)),
+        ]);
         // The device's own record of the requests it got, whichever driver sent them.
-        .args(REQUEST_TRACE_EVENTS.iter().flat_map(|e| ["-trace", e]))
-        .arg("-D")
-        .arg(dir.join(REQUEST_TRACE))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        cmd
+        for e in REQUEST_TRACE_EVENTS {
+            args.extend(["-trace".to_string(), e.to_string()]);
+        }
+        args.extend(["-D".to_string(), socket(REQUEST_TRACE)]);
+        args
     }
 }
+
+/// The second QMP socket in a guest's directory.
+const BG_QMP: &str = "qmp-bg.sock";
 
 /// A running guest. Dropping it kills the QEMU process it started, and only
 /// that one.
@@ -140,6 +264,9 @@ impl Guest {
     /// Starts QEMU, copying its console into `log`.
     pub fn start(config: &GuestConfig, dir: &Path, log: &Path) -> io::Result<Self> {
         fs::create_dir_all(dir)?;
+        if config.layout == Layout::TightBackend {
+            fs::create_dir_all(dir.join(BACKEND_DIR))?;
+        }
         // A guest booted again in the same directory counts its own requests only.
         match fs::remove_file(dir.join(REQUEST_TRACE)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
@@ -196,6 +323,19 @@ impl Guest {
 
     pub fn request_trace_path(&self) -> PathBuf {
         self.dir.join(REQUEST_TRACE)
+    }
+
+    pub fn bg_qmp_path(&self) -> PathBuf {
+        self.dir.join(BG_QMP)
+    }
+
+    /// The filler file of a [`Layout::TightBackend`] guest, reached through QEMU's own view
+    /// of the file system (its tmpfs is mounted in its mount namespace only).
+    pub fn filler_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.child.id()))
+            .join(self.dir.strip_prefix("/").unwrap_or(&self.dir))
+            .join(BACKEND_DIR)
+            .join(FILLER)
     }
 
     /// Whether QEMU has exited, and with which status.

@@ -12,6 +12,9 @@ use qapi::{qmp, Qmp, Stream};
 /// QOM path of the virtio-mem device (`-device virtio-mem-pci,id=vm0`).
 pub const DEVICE: &str = "vm0";
 
+/// The id of the device's memory backend (`-object memory-backend-*,id=vmem0`).
+pub const BACKEND: &str = "vmem0";
+
 /// How often the device's `size` is read while waiting: fine enough for the
 /// sub-second plug times the C driver reaches under TCG.
 const POLL: Duration = Duration::from_millis(5);
@@ -93,6 +96,58 @@ impl Monitor {
                 path: DEVICE.into(),
                 property: "requested-size".into(),
                 value: bytes.into(),
+            })
+            .map_err(qmp_error)?;
+        Ok(())
+    }
+
+    /// QEMU's run state: `running`, or `suspended` after the guest entered S3.
+    pub fn status(&mut self) -> io::Result<qmp::RunState> {
+        let info = self.qmp.execute(&qmp::query_status {}).map_err(qmp_error)?;
+        Ok(info.status)
+    }
+
+    /// Wakes a guest from S3, as an ACPI wake event would.
+    pub fn wakeup(&mut self) -> io::Result<()> {
+        self.qmp
+            .execute(&qmp::system_wakeup {})
+            .map_err(qmp_error)?;
+        Ok(())
+    }
+
+    /// Hot-plugs the virtio-mem device into a guest that booted without one: a RAM backend
+    /// of `region` bytes that the host commits only as the guest touches it (`reserve=off`,
+    /// as at boot), and the device itself with nothing requested, on the root bus, where the
+    /// pc machine plugs it through ACPI PCI hotplug.
+    pub fn hotplug_device(&mut self, region: u64) -> io::Result<()> {
+        let backend = qmp::MemoryBackendProperties {
+            size: region,
+            reserve: Some(false),
+            dump: None,
+            host_nodes: None,
+            merge: None,
+            policy: None,
+            prealloc: None,
+            prealloc_context: None,
+            prealloc_threads: None,
+            share: None,
+            x_use_canonical_path_for_ramblock_id: None,
+        };
+        self.qmp
+            .execute(&qmp::object_add(qmp::ObjectOptions::memory_backend_ram {
+                id: BACKEND.into(),
+                memory_backend_ram: backend,
+            }))
+            .map_err(qmp_error)?;
+        let mut arguments = qapi::Dictionary::new();
+        arguments.insert("memdev".into(), BACKEND.into());
+        arguments.insert("requested-size".into(), 0.into());
+        self.qmp
+            .execute(&qmp::device_add {
+                driver: "virtio-mem-pci".into(),
+                id: Some(DEVICE.into()),
+                bus: None,
+                arguments,
             })
             .map_err(qmp_error)?;
         Ok(())

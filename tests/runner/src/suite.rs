@@ -7,11 +7,76 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cases::{Case, Driver};
-use crate::channel::{self, ResizeRecord};
+use crate::channel::{self, HostSide, ResizeRecord};
 use crate::logscan::{self, Finding, Kind};
-use crate::qemu::{Guest, GuestConfig};
+use crate::qemu::{Guest, GuestConfig, Layout};
 use crate::qmp::Monitor;
 use crate::tap::{Line, TapRun};
+
+/// The kernel the guests boot: `config/kernel.fragment` alone, or with
+/// `config/debug.fragment` (KASAN, lockdep and friends) on top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    Normal,
+    Debug,
+}
+
+/// How much longer everything takes on the debug kernel than on the normal one: a guest
+/// with KASAN, lockdep and the other checks runs about 10 times slower under TCG, but most of
+/// a case's time is not the kernel's (QEMU's start, the firmware, the shell, the host's
+/// polling), and the driver work the cases wait for was measured at 2 to 4 times as long.
+/// Every case's timeout is multiplied by it, and the guest gets it as `vmrs.slow=N`, which
+/// `lib.sh` applies to the time limits it passes and waits with (see there).
+pub const DEBUG_SLOWDOWN: u32 = 4;
+
+/// KASAN's granule is 8 bytes of memory per shadow byte.
+const KASAN_SHADOW_SCALE: u64 = 8;
+/// The memory map takes a 64-byte `struct page` per 4 KiB page.
+const MEMMAP_SCALE: u64 = 64;
+const BOOT_MEM_ALIGN: u64 = 128 << 20;
+
+impl Kernel {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "normal" => Some(Kernel::Normal),
+            "debug" => Some(Kernel::Debug),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Normal => "normal",
+            Kernel::Debug => "debug",
+        }
+    }
+
+    /// How many times longer things take in the guest.
+    pub fn slowdown(self) -> u32 {
+        match self {
+            Kernel::Normal => 1,
+            Kernel::Debug => DEBUG_SLOWDOWN,
+        }
+    }
+
+    /// The boot memory a case's guest gets. On the debug kernel, KASAN needs shadow memory
+    /// for hot-added memory before that memory can be onlined: 1/8 of it, allocated from
+    /// memory that is already online (the boot memory), as is the memory map of the new
+    /// memory (1/64) unless it lives on the memory itself. A case that plugs its whole region
+    /// would otherwise run its boot memory dry, so a debug guest gets the case's boot memory
+    /// plus region/8 plus region/64, rounded up to 128 MiB (an 8 GiB region: 1 GiB + 128 MiB
+    /// more).
+    pub fn boot_mem(self, case: &Case) -> u64 {
+        match self {
+            Kernel::Normal => case.boot_mem,
+            Kernel::Debug => {
+                let mem =
+                    case.boot_mem + case.region / KASAN_SHADOW_SCALE + case.region / MEMMAP_SCALE;
+                mem.div_ceil(BOOT_MEM_ALIGN) * BOOT_MEM_ALIGN
+            }
+        }
+    }
+}
 
 /// What every boot shares.
 #[derive(Debug, Clone)]
@@ -20,6 +85,7 @@ pub struct Env {
     pub initramfs: PathBuf,
     pub logdir: PathBuf,
     pub smp: u32,
+    pub kernel: Kernel,
 }
 
 /// The result of one boot.
@@ -55,18 +121,24 @@ pub fn boot(
         format!("vmrs.case={}", case.name),
         format!("vmrs.driver={}", driver.name()),
     ];
+    let slowdown = env.kernel.slowdown();
+    if slowdown > 1 {
+        cmdline.push(format!("vmrs.slow={slowdown}"));
+    }
     cmdline.extend(case.cmdline.iter().map(|w| w.to_string()));
     cmdline.extend_from_slice(extra_cmdline);
     let config = GuestConfig {
         bzimage: env.bzimage.clone(),
         initramfs: env.initramfs.clone(),
-        boot_mem: case.boot_mem,
+        boot_mem: env.kernel.boot_mem(case),
         region: case.region,
         requested_at_boot: case.requested_at_boot,
         online: case.online,
         smp: env.smp,
         cmdline,
+        layout: case.layout,
     };
+    let timeout = case.timeout * slowdown;
     let mut outcome = Outcome {
         problems: Vec::new(),
         log: log.clone(),
@@ -83,10 +155,14 @@ pub fn boot(
             return outcome;
         }
     };
+    let host = HostSide {
+        trace: guest.request_trace_path(),
+        bg_qmp: guest.bg_qmp_path(),
+        filler: (case.layout == Layout::TightBackend).then(|| guest.filler_path()),
+    };
     let server = Monitor::connect(&guest.qmp_path(), Duration::from_secs(30)).and_then(|m| {
         let ctl = UnixStream::connect(guest.ctl_path())?;
-        let trace = guest.request_trace_path();
-        Ok(thread::spawn(move || channel::serve(ctl, m, trace)))
+        Ok(thread::spawn(move || channel::serve(ctl, m, host)))
     });
     let server = match server {
         Ok(s) => Some(s),
@@ -96,7 +172,7 @@ pub fn boot(
         }
     };
 
-    let deadline = start + case.timeout;
+    let deadline = start + timeout;
     let mut finished_at = None;
     if server.is_some() {
         loop {
@@ -118,10 +194,7 @@ pub fn boot(
                 Err(RecvTimeoutError::Timeout) => {
                     outcome.problems.push(match finished_at {
                         Some(_) => "QEMU did not exit after the case finished".to_string(),
-                        None => format!(
-                            "the guest did not finish within {} s",
-                            case.timeout.as_secs()
-                        ),
+                        None => format!("the guest did not finish within {} s", timeout.as_secs()),
                     });
                     break;
                 }
@@ -135,7 +208,10 @@ pub fn boot(
     }
     if let Some(server) = server {
         match server.join() {
-            Ok(Ok(resizes)) => outcome.resizes = resizes,
+            Ok(Ok(served)) => {
+                outcome.resizes = served.resizes;
+                outcome.problems.extend(served.problems);
+            }
             Ok(Err(e)) => outcome
                 .problems
                 .push(format!("command channel failed: {e}")),
@@ -157,4 +233,33 @@ pub fn boot(
     }
     outcome.elapsed = start.elapsed();
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cases::GIB;
+
+    #[test]
+    fn debug_guests_get_room_for_kasan_shadow_and_memmap() {
+        let case = crate::cases::find("plug").unwrap();
+        assert_eq!(Kernel::Normal.boot_mem(case), case.boot_mem);
+        // 1 GiB + 8 GiB / 8 + 8 GiB / 64 = 2 GiB + 128 MiB, already a multiple of 128 MiB.
+        assert_eq!(Kernel::Debug.boot_mem(case), 2 * GIB + (128 << 20));
+        let odd = Case {
+            region: 3 * GIB,
+            ..case.clone()
+        };
+        // 1 GiB + 384 MiB + 48 MiB = 1456 MiB, rounded up to 1536 MiB.
+        assert_eq!(Kernel::Debug.boot_mem(&odd), 1536 << 20);
+    }
+
+    #[test]
+    fn kernels_round_trip() {
+        for k in [Kernel::Normal, Kernel::Debug] {
+            assert_eq!(Kernel::parse(k.name()), Some(k));
+        }
+        assert_eq!(Kernel::parse("kasan"), None);
+        assert_eq!(Kernel::Normal.slowdown(), 1);
+    }
 }
