@@ -9,9 +9,9 @@
 #   BENCH_RUNS=5                 runs per driver in `make bench`
 
 SHELL := /bin/bash
-export KSRC KDIR DRIVER CASES BENCH_RUNS VMRS_SEED
+export KSRC KDIR DRIVER CASES BENCH_RUNS VMRS_SEED VMRS_KERNELS
 
-.PHONY: all run check bench setup kernel module clean
+.PHONY: all run check check-debug bench setup kernel module clean
 
 all: module
 
@@ -20,6 +20,10 @@ run:
 
 check:
 	@scripts/check.sh
+
+# Every VM case on the debug kernel (make check runs a subset there).
+check-debug:
+	@VMRS_DEBUG_ALL=1 scripts/check.sh
 
 bench:
 	@scripts/bench.sh

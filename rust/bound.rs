@@ -4,6 +4,8 @@
 
 use crate::config_io;
 use crate::hotplug_callbacks::{Notifier, OnlineHandler};
+#[cfg(CONFIG_PROC_VMCORE)]
+use crate::kdump::KdumpView;
 use crate::vm::{State, Vm, VmWork};
 use crate::vmcore::config::{self, DeviceConfig, Limits};
 use crate::vmcore::geometry::Geometry;
@@ -12,9 +14,11 @@ use crate::vmcore::wire::{self, Request};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::c_str;
 use kernel::contig::{memory_block_size_bytes, PAGEBLOCK_NR_PAGES};
+use kernel::crash_dump::is_kdump_kernel;
 use kernel::fmt;
 use kernel::memory_hotplug::{
-    pluggable_range, DeviceRegion, MemoryGroup, MemoryNotifierRegistration, OnlinePageRegistration,
+    node_of_physaddr, node_of_proximity_domain, pluggable_range, DeviceRegion, MemoryGroup,
+    MemoryNotifierRegistration, OnlinePageRegistration,
 };
 use kernel::new_mutex;
 use kernel::page::PAGE_SIZE;
@@ -23,10 +27,75 @@ use kernel::str::CString;
 use kernel::sync::Arc;
 use kernel::virtio;
 use kernel::workqueue;
+#[cfg(CONFIG_PM_SLEEP)]
+use {
+    crate::vmcore::sleep::{may_sleep, Sleep},
+    kernel::suspend::{target_is_suspend_to_idle, PmNotifierRegistration},
+};
 
-/// One bound device. Dropped in field order: the callbacks first, then the work and the state
-/// they reach.
-pub(crate) struct VirtioMem {
+/// One bound device.
+pub(crate) enum VirtioMem {
+    /// Plugging and unplugging toward the requested size.
+    Managed(Managed),
+    /// In a kdump kernel: left as the crashed kernel left it (see `vmcore::kdump`).
+    #[cfg(CONFIG_PROC_VMCORE)]
+    Kdump { _view: KdumpView },
+}
+
+impl VirtioMem {
+    /// Binds the device: in a kdump kernel only to answer `/proc/vmcore`, as C does.
+    pub(crate) fn probe(dev: &virtio::Device, vqs: &[virtio::Virtqueue]) -> Result<Self> {
+        let vq = vqs.first().ok_or(EINVAL)?.clone();
+        let cfg = config_io::read(dev)?;
+        if is_kdump_kernel() {
+            #[cfg(CONFIG_PROC_VMCORE)]
+            return Ok(Self::Kdump {
+                _view: KdumpView::probe(dev, vq, &cfg)?,
+            });
+            #[cfg(not(CONFIG_PROC_VMCORE))]
+            {
+                dev.warn(fmt!("disabled in kdump kernel without vmcore"));
+                return Err(EBUSY);
+            }
+        }
+        Ok(Self::Managed(Managed::probe(dev, vq, cfg)?))
+    }
+
+    /// The device changed its configuration: a run reads it (in a kdump kernel, nothing).
+    pub(crate) fn config_changed(&self) {
+        if let Self::Managed(m) = self {
+            m.config_changed();
+        }
+    }
+
+    pub(crate) fn remove(&self, dev: &virtio::Device) {
+        if let Self::Managed(m) = self {
+            m.remove(dev);
+        }
+    }
+
+    /// The system is about to sleep; a kdump kernel does not suspend, but nothing in it
+    /// depends on the device's plugged memory staying.
+    #[cfg(CONFIG_PM_SLEEP)]
+    pub(crate) fn freeze(&self, dev: &virtio::Device) -> Result {
+        match self {
+            Self::Managed(m) => m.freeze(dev),
+            #[cfg(CONFIG_PROC_VMCORE)]
+            Self::Kdump { .. } => Ok(()),
+        }
+    }
+
+    #[cfg(CONFIG_PM_SLEEP)]
+    pub(crate) fn restore(&self) {
+        self.config_changed();
+    }
+}
+
+/// A device the driver plugs and unplugs. Dropped in field order: the callbacks first, then
+/// the work and the state they reach.
+pub(crate) struct Managed {
+    #[cfg(CONFIG_PM_SLEEP)]
+    _sleep: Pin<KBox<PmNotifierRegistration<crate::sleep::NoHibernation>>>,
     _notifier: Pin<KBox<MemoryNotifierRegistration<Notifier>>>,
     _online: OnlinePageRegistration<OnlineHandler>,
     work: Arc<VmWork>,
@@ -52,21 +121,21 @@ fn new_sbm(geo: Geometry) -> Result<crate::vm::SbmState> {
     Sbm::new(geo, states, bitmap).ok_or(EINVAL)
 }
 
-impl VirtioMem {
+impl Managed {
     /// Validates the device, logs its configuration, reserves its region, registers its memory
     /// group and callbacks, and starts the work loop.
-    pub(crate) fn probe(dev: &virtio::Device, vqs: &[virtio::Virtqueue]) -> Result<Self> {
-        let vq = vqs.first().ok_or(EINVAL)?.clone();
-        let cfg = config_io::read(dev)?;
+    fn probe(dev: &virtio::Device, vq: virtio::Virtqueue, cfg: DeviceConfig) -> Result<Self> {
         let geo = config::validate(&cfg, &limits()).map_err(|e| {
             dev.err(fmt!("refusing the device: {e}"));
             EINVAL
         })?;
-        let nid = if dev.has_feature(wire::F_ACPI_PXM) {
-            i32::from(cfg.node_id)
-        } else {
-            0
-        };
+        // The device names an ACPI proximity domain, not a node: translate it as C does, and
+        // fall back to the node of the region's start.
+        let nid = dev
+            .has_feature(wire::F_ACPI_PXM)
+            .then(|| node_of_proximity_domain(u32::from(cfg.node_id)))
+            .flatten()
+            .unwrap_or_else(|| node_of_physaddr(cfg.addr));
         log_config(dev, &cfg, &geo, nid);
 
         let name = CString::try_from_fmt(fmt!("virtio-mem (virtio{})", dev.index()))?;
@@ -112,12 +181,41 @@ impl VirtioMem {
             MemoryNotifierRegistration::new(Notifier(work.clone())),
             GFP_KERNEL,
         )?;
+        // Before the C driver's notifier would: first in the chain, so that hibernation is
+        // refused before anyone prepares for it.
+        #[cfg(CONFIG_PM_SLEEP)]
+        let sleep = KBox::pin_init(
+            PmNotifierRegistration::new(crate::sleep::NoHibernation(dev.handle()?), i32::MAX),
+            GFP_KERNEL,
+        )?;
         dev.ready();
         work.run_now();
         Ok(Self {
+            #[cfg(CONFIG_PM_SLEEP)]
+            _sleep: sleep,
             _notifier: notifier,
             _online: online,
             work,
+        })
+    }
+
+    /// The system is about to sleep: refuses suspend to RAM with memory plugged (see
+    /// `vmcore::sleep`). The work is frozen meanwhile (`system_freezable`).
+    #[cfg(CONFIG_PM_SLEEP)]
+    pub(crate) fn freeze(&self, dev: &virtio::Device) -> Result {
+        let plugged = {
+            let st = self.work.state.lock();
+            // The device's count too: memory plugged before probe may not be unplugged yet.
+            st.plugged_bytes().max(st.device_plugged)
+        };
+        let sleep = if target_is_suspend_to_idle() {
+            Sleep::ToIdle
+        } else {
+            Sleep::Suspend
+        };
+        may_sleep(sleep, plugged, dev.has_feature(wire::F_PERSISTENT_SUSPEND)).map_err(|r| {
+            dev.err(fmt!("{}", r.message()));
+            EPERM
         })
     }
 

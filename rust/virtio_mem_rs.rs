@@ -14,6 +14,10 @@ use kernel::virtio::{self, DeviceId};
 mod bound;
 mod config_io;
 mod hotplug_callbacks;
+#[cfg(CONFIG_PROC_VMCORE)]
+mod kdump;
+#[cfg(CONFIG_PM_SLEEP)]
+mod sleep;
 mod vm;
 mod work_loop;
 
@@ -41,8 +45,10 @@ impl virtio::Driver for VirtioMemDriver {
     const NAME: &'static CStr = c_str!("virtio_mem_rs");
     const FEATURES: &'static [u32] = &[
         vmcore::wire::F_UNPLUGGED_INACCESSIBLE,
-        #[cfg(CONFIG_NUMA)]
+        // Without ACPI NUMA there is no proximity domain to translate (as in C).
+        #[cfg(all(CONFIG_NUMA, CONFIG_ACPI_NUMA))]
         vmcore::wire::F_ACPI_PXM,
+        vmcore::wire::F_PERSISTENT_SUSPEND,
     ];
     const VIRTQUEUES: &'static [&'static CStr] = &[c_str!("guest-request")];
 
@@ -56,5 +62,16 @@ impl virtio::Driver for VirtioMemDriver {
 
     fn config_changed(_dev: &virtio::Device, data: &Self::Data) {
         data.config_changed();
+    }
+
+    #[cfg(CONFIG_PM_SLEEP)]
+    fn freeze(dev: &virtio::Device, data: &Self::Data) -> Result {
+        data.freeze(dev)
+    }
+
+    #[cfg(CONFIG_PM_SLEEP)]
+    fn restore(_dev: &virtio::Device, data: &Self::Data) -> Result {
+        data.restore();
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@ use crate::vmcore::geometry::Geometry;
 use crate::vmcore::offline_budget::OfflineBudget;
 use crate::vmcore::retry::Backoff;
 use crate::vmcore::sbm::{MbState, SbRange, Sbm};
+use crate::vmcore::unanswered::Outcome;
 use crate::vmcore::wire::{self, DeviceBlocks, Request, Response};
 use core::fmt;
 use core::sync::atomic::AtomicBool;
@@ -101,7 +102,17 @@ pub(crate) enum Refused {
     /// NACK or BUSY: the device may take it later.
     Later(Response),
     /// ERROR, a malformed answer or a dead virtqueue: the device is unusable.
-    Broken,
+    Broken(Outcome),
+}
+
+impl Refused {
+    /// How the request ended, for what it leaves behind.
+    pub(crate) fn outcome(self) -> Outcome {
+        match self {
+            Refused::Later(r) => Outcome::Answered(r),
+            Refused::Broken(o) => o,
+        }
+    }
 }
 
 impl Vm {
@@ -123,11 +134,12 @@ impl Vm {
         self.handle.with(config_io::read)?
     }
 
-    /// Sends `request` and returns the device's answer type.
+    /// Sends `request` and returns the device's answer type: `EPROTO` for an answer outside
+    /// the protocol, the virtqueue's errors otherwise (`ETIMEDOUT`: no answer came).
     pub(crate) fn request(&self, request: Request) -> Result<Response> {
         let mut response = [0u8; wire::RESPONSE_SIZE];
         let len = self.vq.exchange(&request.encode(), &mut response)?;
-        wire::decode_response(&response[..len.min(response.len())]).map_err(|_| EIO)
+        wire::decode_response(&response[..len.min(response.len())]).map_err(|_| EPROTO)
     }
 
     /// Sends `request`, which must be acknowledged.
@@ -137,11 +149,21 @@ impl Vm {
             Ok(r @ (Response::Nack | Response::Busy)) => Err(Refused::Later(r)),
             Ok(Response::Error) => {
                 self.err(fmt!("device answered ERROR to {request:?}"));
-                Err(Refused::Broken)
+                Err(Refused::Broken(Outcome::Answered(Response::Error)))
+            }
+            // The request went out and nothing came back: its effect is unknown.
+            Err(e) if e == ETIMEDOUT => {
+                self.err(fmt!("the device did not answer {request:?}"));
+                Err(Refused::Broken(Outcome::NoAnswer))
+            }
+            // An answer outside the protocol: what the device did is unknown too.
+            Err(e) if e == EPROTO => {
+                self.err(fmt!("the device answered {request:?} outside the protocol"));
+                Err(Refused::Broken(Outcome::NoAnswer))
             }
             Err(e) => {
                 self.err(fmt!("request {request:?} failed: {e:?}"));
-                Err(Refused::Broken)
+                Err(Refused::Broken(Outcome::NotSent))
             }
         }
     }

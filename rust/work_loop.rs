@@ -6,6 +6,7 @@
 use crate::vm::{Refused, State, Vm, VmWork};
 use crate::vmcore::sbm::{PlugStep, SbRange, UnplugStep};
 use crate::vmcore::target::{target, Target};
+use crate::vmcore::unanswered::{taken_pages_after, TakenPages};
 use crate::vmcore::wire::Request;
 use core::sync::atomic::Ordering;
 use kernel::alloc::flags::{__GFP_NOWARN, GFP_KERNEL};
@@ -38,7 +39,7 @@ impl From<Refused> for Stop {
     fn from(r: Refused) -> Self {
         match r {
             Refused::Later(_) => Stop::Later,
-            Refused::Broken => Stop::Broken,
+            Refused::Broken(_) => Stop::Broken,
         }
     }
 }
@@ -111,17 +112,20 @@ impl Vm {
                 before
             ));
         }
-        let result = self.remove_emptied().and_then(|()| {
-            let goal = {
-                let st = self.state.lock();
-                target(st.requested, st.sbm.plugged_subblocks(), self.geo.sb_size)
-            };
-            match goal {
-                Target::Plug(n) => self.plug(n),
-                Target::Unplug(n) => self.unplug(n),
-                Target::Reached => Ok(()),
-            }
-        });
+        let result = self
+            .unplug_pending()
+            .and_then(|()| self.remove_emptied())
+            .and_then(|()| {
+                let goal = {
+                    let st = self.state.lock();
+                    target(st.requested, st.sbm.plugged_subblocks(), self.geo.sb_size)
+                };
+                match goal {
+                    Target::Plug(n) => self.plug(n),
+                    Target::Unplug(n) => self.unplug(n),
+                    Target::Reached => Ok(()),
+                }
+            });
         let after = self.state.lock().plugged_bytes();
         if after != before {
             self.info(fmt!(
@@ -136,6 +140,19 @@ impl Vm {
             return Err(Stop::Later);
         }
         Ok(())
+    }
+
+    /// Unplugs what blocks that failed to be added hold, whatever the run is for; a refusal is
+    /// retried on the timer.
+    fn unplug_pending(&self) -> Result<(), Stop> {
+        loop {
+            let mut st = self.lock_for_step()?;
+            let Some(range) = st.sbm.pending_unplug() else {
+                return Ok(());
+            };
+            self.request_ack(Request::Unplug(self.blocks(range)?))?;
+            st.sbm.record_unplugged(range.mb, range.first, range.count);
+        }
     }
 
     /// Takes the state lock for a step, unless the run should stop first.
@@ -241,7 +258,18 @@ impl Vm {
                     continue;
                 }
                 if let Err(refused) = self.request_ack(Request::Unplug(self.blocks(range)?)) {
-                    self.give_back(range)?;
+                    match taken_pages_after(refused.outcome()) {
+                        TakenPages::GiveBack => self.give_back(range)?,
+                        // The device may discard them at any time: they stay out of use, and
+                        // counted as unplugged they are never onlined again.
+                        TakenPages::KeepOut | TakenPages::Unplugged => {
+                            st.sbm.record_unplugged(range.mb, range.first, range.count);
+                            self.err(fmt!(
+                                "{range:?} stays out of use for good: the device may have \
+                                 unplugged it"
+                            ));
+                        }
+                    }
                     return Err(refused.into());
                 }
             } else {

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# `make check`: set-up, kernel (cached), module, host unit tests, VM suite.
-# Ends with one line "N passed, N failed" over all of them.
+# `make check`: set-up, host unit tests, then for the normal and the debug kernel (each
+# cached): the module built against it and the VM suite on it. Prints one summary line per
+# kernel, then one line "N passed, N failed" over all of them.
+#   VMRS_KERNELS="normal"   one kernel only
+#   VMRS_DEBUG_ALL=1        every case on the debug kernel, and nothing else (make check-debug)
 PHASE=check
 source "$(dirname "$0")/lib.sh"
 
@@ -21,9 +24,8 @@ finish() {
 trap 'failed=$((failed + 1)); finish' EXIT
 
 "$TOP/scripts/setup.sh"
+# The normal kernel first: the rustfmt step reads its .rustfmt.toml.
 KBUILD=$("$TOP/scripts/kernel.sh")
-"$TOP/scripts/module.sh" "$KBUILD"
-"$TOP/scripts/initramfs.sh" "$KBUILD" "$RESULTS/initramfs.cpio.gz"
 
 # cargo test prints one "test result:" line per test binary.
 unit_tests() {
@@ -80,18 +82,61 @@ if ! "$(cargo_cmd)" build --release --manifest-path "$RUNNER_MANIFEST" >"$RESULT
 	finish
 fi
 
-say "VM suite (console logs in $RESULTS)"
-"$RUNNER" check --bzimage "$KBUILD/arch/x86/boot/bzImage" \
-	--initramfs "$RESULTS/initramfs.cpio.gz" --logdir "$RESULTS" \
-	${DRIVER:+--driver "$DRIVER"} ${CASES:+$(printf -- '--case %s ' $CASES)} ${VMRS_SEED:+--seed "$VMRS_SEED"} |
-	tee "$RESULTS/vm-suite.tap" || true
-line=$(grep -E '^# vm suite: [0-9]+ passed, [0-9]+ failed' "$RESULTS/vm-suite.tap" | tail -n 1)
-if [ -z "$line" ]; then
-	say "the VM suite did not finish (see $RESULTS/vm-suite.tap)"
-	failed=$((failed + 1))
-else
+# vm_suite KERNEL CASES...: the kernel (cached), the module built against it, its initramfs and
+# the VM suite on it, both drivers. Prints one summary line for the kernel.
+vm_suite() {
+	local kernel=$1 dir=$RESULTS/$1 kbuild line
+	shift
+	mkdir -p "$dir"
+	say "the $kernel kernel"
+	if ! kbuild=$(VMRS_KERNEL=$kernel "$TOP/scripts/kernel.sh") ||
+		! "$TOP/scripts/module.sh" "$kbuild" ||
+		! "$TOP/scripts/initramfs.sh" "$kbuild" "$dir/initramfs.cpio.gz"; then
+		say "vm suite on the $kernel kernel: not run (its kernel, module or initramfs failed)"
+		failed=$((failed + 1))
+		return
+	fi
+	say "VM suite on the $kernel kernel (console logs in $dir)"
+	"$RUNNER" check --kernel "$kernel" --bzimage "$kbuild/arch/x86/boot/bzImage" \
+		--initramfs "$dir/initramfs.cpio.gz" --logdir "$dir" \
+		${DRIVER:+--driver "$DRIVER"} $(printf -- '--case %s ' "$@") ${VMRS_SEED:+--seed "$VMRS_SEED"} |
+		tee "$dir/vm-suite.tap" || true
+	line=$(grep -E '^# vm suite: [0-9]+ passed, [0-9]+ failed' "$dir/vm-suite.tap" | tail -n 1)
+	if [ -z "$line" ]; then
+		say "vm suite on the $kernel kernel: did not finish (see $dir/vm-suite.tap)"
+		failed=$((failed + 1))
+		return
+	fi
 	set -- $line
+	SUMMARIES+=("vm suite on the $kernel kernel: $4 passed, $6 failed")
 	passed=$((passed + $4))
 	failed=$((failed + $6))
+}
+
+# The debug kernel's guests are about 10x slower: `make check` runs on it the cases that
+# exercise a lock, a timer, a notifier or a lifecycle path (DEBUG_CASES); `make check-debug`
+# (VMRS_DEBUG_ALL=1) runs every case on it. CASES= overrides both.
+DEBUG_CASES="load-unload plug unplug-busy unload-plugged device-busy suspend pci-hotplug numa kunit"
+SUMMARIES=()
+# A user's KDIR= tree is one kernel: the normal one unless VMRS_KERNELS says debug.
+if [ -n "${KDIR:-}" ]; then
+	KERNELS=${VMRS_KERNELS:-normal}
+else
+	KERNELS=${VMRS_KERNELS:-normal debug}
 fi
+case $KERNELS in
+*normal*) [ "${VMRS_DEBUG_ALL:-0}" = 1 ] || vm_suite normal ${CASES:-} ;;
+esac
+case $KERNELS in
+*debug*)
+	if [ "${VMRS_DEBUG_ALL:-0}" = 1 ]; then
+		vm_suite debug ${CASES:-}
+	else
+		vm_suite debug ${CASES:-$DEBUG_CASES}
+	fi
+	;;
+esac
+for s in "${SUMMARIES[@]}"; do
+	say "$s"
+done
 finish

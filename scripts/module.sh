@@ -7,6 +7,9 @@ source "$(dirname "$0")/lib.sh"
 KBUILD=${1:?usage: module.sh KBUILD_DIR}
 LOG=$CACHE_DIR/module.log
 mkdir -p "$CACHE_DIR"
+# Objects built against another kernel (the normal one and the debug one take turns) would be
+# kept: Kbuild does not see that the kernel changed.
+make -C "$KBUILD" M="$TOP" "${KMAKE_ARGS[@]}" clean >/dev/null 2>&1 || true
 if ! make -C "$KBUILD" M="$TOP" "${KMAKE_ARGS[@]}" CLIPPY=1 -j"$JOBS" modules >"$LOG" 2>&1; then
 	show_tail "$LOG" 60
 	die "building virtio_mem_rs.ko failed (log: $LOG)"

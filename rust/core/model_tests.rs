@@ -409,3 +409,24 @@ proptest! {
         prop_assert!(requested - after * sb < sb);
     }
 }
+
+#[test]
+fn a_block_whose_add_failed_is_pending_unplug_until_unplugged() {
+    let mut w = World::new();
+    assert_eq!(w.sbm.pending_unplug(), None);
+    // Plugged for a new block, then adding it failed.
+    w.sbm.record_plugged(2, 0, SBS);
+    w.sbm.record_add_failed(2);
+    let pending = SbRange {
+        mb: 2,
+        first: 0,
+        count: SBS,
+    };
+    assert_eq!(w.sbm.pending_unplug(), Some(pending));
+    // Added blocks are never pending, whatever is plugged.
+    w.plug(3);
+    assert_eq!(w.sbm.pending_unplug(), Some(pending));
+    w.sbm.record_unplugged(2, 0, SBS);
+    assert_eq!(w.sbm.state(2), MbState::Unused);
+    assert_eq!(w.sbm.pending_unplug(), None);
+}

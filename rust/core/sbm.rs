@@ -277,6 +277,26 @@ where
             .find(|&mb| self.state(mb).is_added() && self.plugged_in(mb) == 0)
     }
 
+    /// The plugged subblocks of a block that failed to be added, highest block first: unplugged
+    /// at the start of every run, whatever the requested size, as the C driver's
+    /// `virtio_mem_cleanup_pending_mb()` does (nothing else would ever unplug them while the
+    /// device is asked to grow).
+    pub fn pending_unplug(&self) -> Option<SbRange> {
+        let mb = (0..self.geo.nb_mb)
+            .rev()
+            .find(|&mb| self.state(mb) == MbState::Plugged)?;
+        let per_mb = self.geo.sbs_per_mb;
+        let first = (0..per_mb).find(|&sb| self.is_plugged(mb, sb))?;
+        let end = (first..per_mb)
+            .find(|&sb| !self.is_plugged(mb, sb))
+            .unwrap_or(per_mb);
+        Some(SbRange {
+            mb,
+            first,
+            count: end - first,
+        })
+    }
+
     /// Blocks in state `s`, lowest first.
     fn blocks_in(&self, s: MbState) -> impl Iterator<Item = u64> + '_ {
         (0..self.geo.nb_mb).filter(move |&mb| self.state(mb) == s)
