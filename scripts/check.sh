@@ -96,10 +96,14 @@ vm_suite() {
 		failed=$((failed + 1))
 		return
 	fi
+	local case_args=() c
+	for c in "$@"; do
+		case_args+=(--case "$c")
+	done
 	say "VM suite on the $kernel kernel (console logs in $dir)"
 	"$RUNNER" check --kernel "$kernel" --bzimage "$kbuild/arch/x86/boot/bzImage" \
 		--initramfs "$dir/initramfs.cpio.gz" --logdir "$dir" \
-		${DRIVER:+--driver "$DRIVER"} $(printf -- '--case %s ' "$@") ${VMRS_SEED:+--seed "$VMRS_SEED"} |
+		${DRIVER:+--driver "$DRIVER"} "${case_args[@]}" ${VMRS_SEED:+--seed "$VMRS_SEED"} |
 		tee "$dir/vm-suite.tap" || true
 	line=$(grep -E '^# vm suite: [0-9]+ passed, [0-9]+ failed' "$dir/vm-suite.tap" | tail -n 1)
 	if [ -z "$line" ]; then
