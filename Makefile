@@ -21,9 +21,9 @@ run:
 check:
 	@scripts/check.sh
 
-# Every VM case on the debug kernel (make check runs a subset there).
+# Every VM case on the debug kernel.
 check-debug:
-	@VMRS_DEBUG_ALL=1 scripts/check.sh
+	@VMRS_KERNELS=debug VMRS_DEBUG_ALL=1 scripts/check.sh
 
 bench:
 	@scripts/bench.sh

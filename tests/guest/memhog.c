@@ -8,13 +8,26 @@
  * Fills MIB MiB with a pattern derived from each word's index, writes
  * READYFILE, then sleeps. On SIGUSR1 it checks every word and exits 0 when
  * all are intact, 1 (naming the first bad offset) otherwise.
+ *
+ * With MEMHOG_PHYS_ABOVE=ADDR in the environment (the kdump case), it also
+ * locks its memory (mlockall; with vm.compact_unevictable_allowed=0 the pages
+ * then stay where they are) and writes a second line into READYFILE, "WORD
+ * PADDR": the index of the first word of a page of the pattern whose
+ * physical address, PADDR, is ADDR or above (read from /proc/self/pagemap,
+ * which gives page frames to root only), so that a capture kernel can look
+ * for it in /proc/vmcore.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include "pattern.h"
+
+#define PAGE 4096UL
 
 static volatile sig_atomic_t verify_requested;
 
@@ -24,14 +37,40 @@ static void on_usr1(int sig)
 	verify_requested = 1;
 }
 
-/* splitmix64: every word differs, so a page moved to the wrong place shows. */
-static uint64_t pattern(uint64_t i)
+/*
+ * The first page of mem[0..words) at or above physical address `above`:
+ * writes "WORD PADDR" to `out`. Returns 0, or -1 when there is none.
+ */
+static int find_phys(const uint64_t *mem, size_t words, uint64_t above,
+		     FILE *out)
 {
-	uint64_t z = i + 0x9e3779b97f4a7c15ULL;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	size_t i;
 
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
+	if (fd < 0) {
+		perror("memhog: /proc/self/pagemap");
+		return -1;
+	}
+	for (i = 0; i < words; i += PAGE / 8) {
+		uintptr_t va = (uintptr_t)&mem[i];
+		uint64_t entry, paddr;
+
+		if (pread(fd, &entry, 8, va / PAGE * 8) != 8)
+			break;
+		/* bit 63: present; bits 0-54: the page frame (0 without CAP_SYS_ADMIN) */
+		if (!(entry >> 63))
+			continue;
+		paddr = (entry & ((1ULL << 55) - 1)) * PAGE;
+		if (paddr && paddr >= above) {
+			close(fd);
+			return fprintf(out, "%zu 0x%llx\n", i,
+				       (unsigned long long)paddr) < 0 ? -1 : 0;
+		}
+	}
+	close(fd);
+	fprintf(stderr, "memhog: no page at or above 0x%llx\n",
+		(unsigned long long)above);
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -40,6 +79,7 @@ int main(int argc, char **argv)
 	sigset_t usr1, waitmask;
 	size_t words, i;
 	uint64_t *mem;
+	const char *above = getenv("MEMHOG_PHYS_ABOVE");
 	FILE *ready;
 	long mib;
 
@@ -63,10 +103,16 @@ int main(int argc, char **argv)
 		perror("memhog: mmap");
 		return 2;
 	}
+	if (above && mlockall(MCL_CURRENT | MCL_FUTURE)) {
+		perror("memhog: mlockall");
+		return 2;
+	}
 	for (i = 0; i < words; i++)
 		mem[i] = pattern(i);
 	ready = fopen(argv[2], "w");
-	if (!ready || fprintf(ready, "%ld\n", mib) < 0 || fclose(ready)) {
+	if (!ready || fprintf(ready, "%ld\n", mib) < 0 ||
+	    (above && find_phys(mem, words, strtoull(above, NULL, 0), ready)) ||
+	    fclose(ready)) {
 		perror("memhog: ready file");
 		return 2;
 	}

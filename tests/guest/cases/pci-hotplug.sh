@@ -28,7 +28,13 @@ check "the host hot-plugs a virtio-mem-pci device with an 8 GiB region" hotplug 
 check "the guest finds the device within 30 s" wait_for 30 mem_device
 dev=$(mem_device)
 diag "device: ${dev:-none}; $(dmesg | grep -c "$MODULE") lines of $MODULE in the log"
-check "the driver binds it within 30 s" wait_for 30 driver_bound
+# The driver's link appears before its probe runs; DRIVER_OK (status bit 4)
+# is set when the probe is done.
+probed() {
+	driver_bound && [ $(($(cat /sys/bus/virtio/devices/$dev/status) & 4)) -ne 0 ]
+}
+check "the driver binds it within 30 s (its probe returned: DRIVER_OK)" wait_for 30 probed
+diag "status $(cat /sys/bus/virtio/devices/$dev/status 2>/dev/null)"
 check "plug 1 GiB within 60 s" resize $GIB 60
 diag "device size $DEV_SIZE after $RESIZE_MS ms"
 check "MemTotal grows by 1 GiB" wait_for 30 memtotal_grew_by "$base_kb" $GIB
@@ -37,10 +43,13 @@ diag "device size $DEV_SIZE after $RESIZE_MS ms"
 check "MemTotal and the memory blocks are back to what they were" \
 	wait_for 30 eval 'memtotal_is $base_kb && blocks_are $base_blocks'
 # Writing to unbind waits for the device's lock, which a probe that never
-# returned still holds: only a bound device is unbound, so the case ends.
+# returned still holds: the write runs aside, and gets 30 s.
 unbind() {
 	driver_bound || { diag "not bound, not unbinding"; return 1; }
-	echo "$dev" >/sys/bus/virtio/drivers/"$DRIVER_NAME"/unbind
+	echo "$dev" >/sys/bus/virtio/drivers/"$DRIVER_NAME"/unbind &
+	writer=$!
+	wait_for 30 eval '! kill -0 $writer 2>/dev/null' || { diag "unbind still waiting after 30 s"; return 1; }
+	wait $writer
 }
 check "unbind $dev from $DRIVER_NAME" unbind
 check "the driver let go of it" eval '! driver_bound && [ ! -e /sys/bus/virtio/devices/$dev/driver ]'

@@ -53,6 +53,11 @@ pub struct Case {
     pub kernel_only: bool,
     /// How the guest's memory and device are laid out.
     pub layout: Layout,
+    /// The guest crashes its first kernel on purpose, into a crash kernel: the panic and its
+    /// call trace after `/init`'s `vmrs: crashing on purpose` and before the next kernel's
+    /// banner are not kernel reports that fail the case (see
+    /// [`crate::logscan::without_deliberate_crash`]).
+    pub crashes_on_purpose: bool,
 }
 
 const fn case(name: &'static str, summary: &'static str) -> Case {
@@ -68,6 +73,7 @@ const fn case(name: &'static str, summary: &'static str) -> Case {
         cmdline: &[],
         kernel_only: false,
         layout: Layout::Plain,
+        crashes_on_purpose: false,
     }
 }
 
@@ -173,11 +179,29 @@ pub const CASES: &[Case] = &[
     },
 ];
 
+/// Cases that run only when asked for by name (`--case NAME`, `CASES=NAME`), not in the
+/// suite: they need what the test kernel does not have yet.
+pub const PENDING: &[Case] = &[
+    // kdump: needs CONFIG_RELOCATABLE=y, without which x86's kexec_file_load() refuses a
+    // bzImage ("XLF_CAN_BE_LOADED_ABOVE_4G is not set", ENOEXEC). The crash is /init exiting
+    // (CONFIG_MAGIC_SYSRQ, for echo c > /proc/sysrq-trigger, is not set either). crashkernel=
+    // reserves the capture kernel's memory below 4 GiB: 192 MiB of the 2 GiB of boot memory.
+    Case {
+        boot_mem: 2 * GIB,
+        cmdline: &["crashkernel=192M"],
+        crashes_on_purpose: true,
+        ..case(
+            "kdump",
+            "a crash with 1 GiB plugged: the capture kernel leaves the device alone, the dump has the memory",
+        )
+    },
+];
+
 /// The case `make run` boots: a short scripted sequence of resizes.
 pub const DEMO: Case = case("demo", "plug and unplug in a few steps, with a report");
 
 pub fn find(name: &str) -> Option<&'static Case> {
-    CASES.iter().find(|c| c.name == name)
+    CASES.iter().chain(PENDING).find(|c| c.name == name)
 }
 
 #[cfg(test)]
@@ -186,9 +210,10 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_found() {
-        for c in CASES {
+        let all = || CASES.iter().chain(PENDING);
+        for c in all() {
             assert_eq!(find(c.name).map(|f| f.name), Some(c.name));
-            assert_eq!(CASES.iter().filter(|o| o.name == c.name).count(), 1);
+            assert_eq!(all().filter(|o| o.name == c.name).count(), 1);
         }
         assert!(find("no-such-case").is_none());
     }
@@ -196,9 +221,16 @@ mod tests {
     #[test]
     fn every_case_has_a_guest_script() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest/cases");
-        for c in CASES.iter().chain([&DEMO]) {
+        for c in CASES.iter().chain(PENDING).chain([&DEMO]) {
             let path = format!("{dir}/{}.sh", c.name);
             assert!(std::path::Path::new(&path).exists(), "missing {path}");
+        }
+    }
+
+    #[test]
+    fn only_a_case_that_crashes_on_purpose_may() {
+        for c in CASES.iter().chain(PENDING) {
+            assert_eq!(c.crashes_on_purpose, c.name == "kdump", "{}", c.name);
         }
     }
 

@@ -105,6 +105,33 @@ pub fn split_console_line(line: &str) -> Vec<&str> {
     parts
 }
 
+/// The line `/init` prints before it makes the kernel panic on purpose (the kdump case).
+pub const CRASH_MARKER: &str = "vmrs: crashing on purpose";
+
+/// Leaves out the reports of a crash the guest caused on purpose: a kernel panic and its call
+/// trace after the first [`CRASH_MARKER`] line and before the banner (`Linux version`) of the
+/// kernel that boots next, the capture kernel (or the end of the log, when none does).
+/// Anything else in that stretch (a BUG, an Oops, a warning), and anything before or after it,
+/// stays a finding.
+pub fn without_deliberate_crash(log: &str, findings: Vec<Finding>) -> Vec<Finding> {
+    let lines: Vec<&str> = log.lines().collect();
+    let Some(marker) = lines.iter().position(|l| l.trim_end() == CRASH_MARKER) else {
+        return findings;
+    };
+    let banner = lines[marker..]
+        .iter()
+        .position(|l| kernel_message(l).is_some_and(|m| m.contains("Linux version ")))
+        .map_or(lines.len(), |i| marker + i);
+    // Findings count lines from 1: the marker is line marker + 1, the banner line banner + 1.
+    findings
+        .into_iter()
+        .filter(|f| {
+            let inside = f.line > marker + 1 && f.line <= banner;
+            !(inside && matches!(f.kind, Kind::Panic | Kind::CallTrace))
+        })
+        .collect()
+}
+
 /// Scans a whole console log.
 pub fn scan(log: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -221,6 +248,26 @@ mod tests {
         ] {
             assert_eq!(split_console_line(line), [line]);
         }
+    }
+
+    #[test]
+    fn a_deliberate_crash_is_left_out_and_nothing_else() {
+        let log = "[ 1.0] BUG: before the marker\n\
+                   vmrs: crashing on purpose\n\
+                   [ 2.0] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000\n\
+                   [ 2.1] Call Trace:\n\
+                   [ 2.2] WARNING: CPU: 0 PID: 1 at kernel/exit.c:1 f+0x1\n\
+                   [ 0.000000] Linux version 6.12.117 (capture)\n\
+                   [ 3.0] Kernel panic - not syncing: in the capture kernel\n";
+        let kept = without_deliberate_crash(log, scan(log));
+        let kinds: Vec<_> = kept.iter().map(|f| (f.kind, f.line)).collect();
+        assert_eq!(
+            kinds,
+            vec![(Kind::Bug, 1), (Kind::Warning, 5), (Kind::Panic, 7)]
+        );
+        // Without the marker, every report stays.
+        let plain = "[ 2.0] Kernel panic - not syncing: x\n[ 2.1] Call Trace:\n";
+        assert_eq!(without_deliberate_crash(plain, scan(plain)).len(), 2);
     }
 
     #[test]

@@ -221,7 +221,11 @@ pub fn boot(
         }
     }
     outcome.problems.extend(outcome.tap.problems());
-    outcome.findings = logscan::scan(&outcome.console.join("\n"));
+    let console = outcome.console.join("\n");
+    outcome.findings = logscan::scan(&console);
+    if case.crashes_on_purpose {
+        outcome.findings = logscan::without_deliberate_crash(&console, outcome.findings);
+    }
     for f in &outcome.findings {
         if f.kind == Kind::AllocFailure && case.allow_alloc_failure {
             continue;
