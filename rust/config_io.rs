@@ -9,7 +9,7 @@ use kernel::virtio;
 
 /// Reads the device's whole configuration consistently.
 pub(crate) fn read(dev: &virtio::Device) -> Result<DeviceConfig> {
-    dev.read_config(|space| {
+    dev.read_config(off::LEN, |space| {
         Ok(DeviceConfig {
             block_size: space.read(off::BLOCK_SIZE)?,
             node_id: space.read(off::NODE_ID)?,

@@ -143,11 +143,32 @@ pub mod config_offset {
     pub const PLUGGED_SIZE: u32 = 40;
     /// `requested_size` (u64).
     pub const REQUESTED_SIZE: u32 = 48;
+    /// `sizeof(struct virtio_mem_config)`: no field is read beyond it.
+    pub const LEN: u32 = 56;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_fields_lie_inside_the_uapi_struct() {
+        use config_offset as off;
+        let fields = [
+            (off::BLOCK_SIZE, 8),
+            (off::NODE_ID, 2),
+            (off::ADDR, 8),
+            (off::REGION_SIZE, 8),
+            (off::USABLE_REGION_SIZE, 8),
+            (off::PLUGGED_SIZE, 8),
+            (off::REQUESTED_SIZE, 8),
+        ];
+        for (offset, len) in fields {
+            assert!(offset + len <= off::LEN, "field at {offset}");
+        }
+        // The last field ends the struct: nothing after it is read.
+        assert_eq!(off::REQUESTED_SIZE + 8, off::LEN);
+    }
 
     #[test]
     fn encodes_requests_like_the_uapi_struct() {
