@@ -65,16 +65,16 @@ host() {
 # largest size the host saw meanwhile); fails on a timeout.
 resize() {
 	host "resize $1 $(scale "${2:-120}")"
-	set -- $REPLY
-	DEV_SIZE=$2
-	RESIZE_MS=$3
-	DEV_PEAK=$4
-	[ "$1" = ok ]
+	size_reply
 }
 # wait_size BYTES TIMEOUT_S: like resize, but only waits for the device's
 # size, without setting requested-size (which would wake the driver).
 wait_size() {
 	host "wait-size $1 $(scale "$2")"
+	size_reply
+}
+# The host's answer to resize and wait-size: "ok|timeout SIZE MS PEAK".
+size_reply() {
 	set -- $REPLY
 	DEV_SIZE=$2
 	RESIZE_MS=$3

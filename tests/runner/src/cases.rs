@@ -177,15 +177,9 @@ pub const CASES: &[Case] = &[
             "plugs the backend cannot take get BUSY: no spinning, the retry timer plugs later",
         )
     },
-];
-
-/// Cases that run only when asked for by name (`--case NAME`, `CASES=NAME`), not in the
-/// suite: they need what the test kernel does not have yet.
-pub const PENDING: &[Case] = &[
-    // kdump: needs CONFIG_RELOCATABLE=y, without which x86's kexec_file_load() refuses a
-    // bzImage ("XLF_CAN_BE_LOADED_ABOVE_4G is not set", ENOEXEC). The crash is /init exiting
-    // (CONFIG_MAGIC_SYSRQ, for echo c > /proc/sysrq-trigger, is not set either). crashkernel=
-    // reserves the capture kernel's memory below 4 GiB: 192 MiB of the 2 GiB of boot memory.
+    // A crash into a capture kernel (kexec_file_load of the same bzImage: CONFIG_RELOCATABLE).
+    // crashkernel= reserves the capture kernel's memory below 4 GiB: 192 MiB of the 2 GiB of
+    // boot memory.
     Case {
         boot_mem: 2 * GIB,
         cmdline: &["crashkernel=192M"],
@@ -201,7 +195,7 @@ pub const PENDING: &[Case] = &[
 pub const DEMO: Case = case("demo", "plug and unplug in a few steps, with a report");
 
 pub fn find(name: &str) -> Option<&'static Case> {
-    CASES.iter().chain(PENDING).find(|c| c.name == name)
+    CASES.iter().find(|c| c.name == name)
 }
 
 #[cfg(test)]
@@ -210,7 +204,7 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_found() {
-        let all = || CASES.iter().chain(PENDING);
+        let all = || CASES.iter();
         for c in all() {
             assert_eq!(find(c.name).map(|f| f.name), Some(c.name));
             assert_eq!(all().filter(|o| o.name == c.name).count(), 1);
@@ -221,7 +215,7 @@ mod tests {
     #[test]
     fn every_case_has_a_guest_script() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest/cases");
-        for c in CASES.iter().chain(PENDING).chain([&DEMO]) {
+        for c in CASES.iter().chain([&DEMO]) {
             let path = format!("{dir}/{}.sh", c.name);
             assert!(std::path::Path::new(&path).exists(), "missing {path}");
         }
@@ -229,7 +223,7 @@ mod tests {
 
     #[test]
     fn only_a_case_that_crashes_on_purpose_may() {
-        for c in CASES.iter().chain(PENDING) {
+        for c in CASES {
             assert_eq!(c.crashes_on_purpose, c.name == "kdump", "{}", c.name);
         }
     }

@@ -105,17 +105,22 @@ pub fn split_console_line(line: &str) -> Vec<&str> {
     parts
 }
 
-/// The line `/init` prints before it makes the kernel panic on purpose (the kdump case).
+/// The message `/init` writes to the kernel log (`/dev/kmsg`) before it crashes the kernel on
+/// purpose (the kdump case). Through the kernel log it reaches the console before the panic
+/// does; echoed to the console, its tail was lost in the crash.
 pub const CRASH_MARKER: &str = "vmrs: crashing on purpose";
 
 /// Leaves out the reports of a crash the guest caused on purpose: a kernel panic and its call
-/// trace after the first [`CRASH_MARKER`] line and before the banner (`Linux version`) of the
+/// trace after the first kernel message that is [`CRASH_MARKER`] and before the banner (`Linux version`) of the
 /// kernel that boots next, the capture kernel (or the end of the log, when none does).
 /// Anything else in that stretch (a BUG, an Oops, a warning), and anything before or after it,
 /// stays a finding.
 pub fn without_deliberate_crash(log: &str, findings: Vec<Finding>) -> Vec<Finding> {
     let lines: Vec<&str> = log.lines().collect();
-    let Some(marker) = lines.iter().position(|l| l.trim_end() == CRASH_MARKER) else {
+    let Some(marker) = lines
+        .iter()
+        .position(|l| kernel_message(l).is_some_and(|m| m.trim() == CRASH_MARKER))
+    else {
         return findings;
     };
     let banner = lines[marker..]
@@ -253,8 +258,8 @@ mod tests {
     #[test]
     fn a_deliberate_crash_is_left_out_and_nothing_else() {
         let log = "[ 1.0] BUG: before the marker\n\
-                   vmrs: crashing on purpose\n\
-                   [ 2.0] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000000\n\
+                   [ 1.9] vmrs: crashing on purpose\n\
+                   [ 2.0] Kernel panic - not syncing: sysrq triggered crash\n\
                    [ 2.1] Call Trace:\n\
                    [ 2.2] WARNING: CPU: 0 PID: 1 at kernel/exit.c:1 f+0x1\n\
                    [ 0.000000] Linux version 6.12.117 (capture)\n\
@@ -265,9 +270,12 @@ mod tests {
             kinds,
             vec![(Kind::Bug, 1), (Kind::Warning, 5), (Kind::Panic, 7)]
         );
-        // Without the marker, every report stays.
+        // Without the marker, every report stays; so it does when the marker is a guest's
+        // line (anybody could print it), not a kernel message.
         let plain = "[ 2.0] Kernel panic - not syncing: x\n[ 2.1] Call Trace:\n";
         assert_eq!(without_deliberate_crash(plain, scan(plain)).len(), 2);
+        let echoed = "vmrs: crashing on purpose\n[ 2.0] Kernel panic - not syncing: x\n";
+        assert_eq!(without_deliberate_crash(echoed, scan(echoed)).len(), 1);
     }
 
     #[test]
