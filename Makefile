@@ -6,6 +6,7 @@
 #   KDIR=/path/to/build          use your own already-built tree as it is
 #   DRIVER=c|rust                the module `run` drives (default rust) and `check` tests (default both)
 #   CASES="plug unplug"          only these VM cases in `check`
+#   VMRS_KERNELS=normal          `check` on the normal kernel only (default: normal and debug)
 #   BENCH_RUNS=5                 runs per driver in `make bench`
 
 SHELL := /bin/bash

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: GPL-2.0
-# Case numa: QEMU has two NUMA nodes with sparse ids, 0 and 2, and the
-# virtio-mem device sits on node 2 (node=2). Those ids reach the guest as
-# ACPI proximity domains (SRAT), and Linux numbers its nodes in the order it
-# finds them: PXM 0 is node 0, PXM 2 is node 1, and there is no node 2. With
-# VIRTIO_MEM_F_ACPI_PXM the device's node_id is a PXM, which a driver must
-# translate (pxm_to_node()): the memory it adds belongs to node 1, and the C
-# driver logs "nid: 1" at probe.
+# Case numa: QEMU has two NUMA nodes, 0 with memory only and 1 with the
+# CPUs, and the virtio-mem device sits on node 0 (node=0). Those ids reach
+# the guest as ACPI proximity domains (SRAT), and Linux numbers its nodes in
+# the order it parses them, CPU entries first: PXM 1 is node 0 and PXM 0 is
+# node 1 (QEMU 7.2 refuses sparse node ids, so swapping them is how a PXM
+# comes to differ from its node id). With VIRTIO_MEM_F_ACPI_PXM the device's
+# node_id is a PXM, which a driver must translate (pxm_to_node()): the
+# memory it adds belongs to node 1, and the C driver logs "nid: 1" at probe.
 . /tests/lib.sh
 tap_plan 9
 NODES=/sys/devices/system/node
