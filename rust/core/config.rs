@@ -2,7 +2,7 @@
 
 //! The device's configuration, and the checks it must pass before the driver trusts it.
 
-use super::geometry::Geometry;
+use super::geometry::{BigBlocks, Blocks, Geometry, Region, SubBlocks};
 use core::fmt;
 
 /// `struct virtio_mem_config` as read from the device.
@@ -52,12 +52,14 @@ pub enum ConfigError {
         /// The page size.
         page: u64,
     },
-    /// Subblocks larger than a memory block need Big Block Mode, which this driver does not have.
-    BlockSizeAboveMemoryBlock {
-        /// The device's block size.
-        block: u64,
-        /// Linux's memory block size.
-        memory_block: u64,
+    /// Big Block Mode, and not one big block lies wholly inside the region.
+    NoBigBlockFits {
+        /// The big block size.
+        bb_size: u64,
+        /// The region's start.
+        addr: u64,
+        /// The region's size.
+        size: u64,
     },
     /// The region does not start on a device block.
     AddrMisaligned {
@@ -102,9 +104,9 @@ impl fmt::Display for ConfigError {
             Self::BlockSizeBelowPage { block, page } => {
                 write!(f, "block size {block:#x} is below the page size {page:#x}")
             }
-            Self::BlockSizeAboveMemoryBlock { block, memory_block } => write!(
+            Self::NoBigBlockFits { bb_size, addr, size } => write!(
                 f,
-                "block size {block:#x} exceeds the memory block size {memory_block:#x} (Big Block Mode is not supported)"
+                "no big block of {bb_size:#x} fits in the region {addr:#x}+{size:#x} (Big Block Mode)"
             ),
             Self::AddrMisaligned { addr, block } => {
                 write!(f, "region start {addr:#x} is not aligned to the block size {block:#x}")
@@ -129,8 +131,23 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Checks `cfg` against `limits` and lays out the region.
-pub fn validate(cfg: &DeviceConfig, limits: &Limits) -> Result<Geometry, ConfigError> {
+/// Which mode the driver is asked to use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ModeRequest {
+    /// As the C driver chooses: Sub Block Mode when a memory block holds at least two
+    /// subblocks, Big Block Mode otherwise.
+    #[default]
+    Auto,
+    /// Big Block Mode whatever the block sizes (C's `force_bbm`).
+    ForceBig,
+}
+
+/// Checks `cfg` against `limits`, chooses the mode and lays out the region.
+pub fn validate(
+    cfg: &DeviceConfig,
+    limits: &Limits,
+    mode: ModeRequest,
+) -> Result<Geometry, ConfigError> {
     let block = cfg.block_size;
     if !block.is_power_of_two() {
         return Err(ConfigError::BlockSizeNotPowerOfTwo(block));
@@ -139,13 +156,6 @@ pub fn validate(cfg: &DeviceConfig, limits: &Limits) -> Result<Geometry, ConfigE
         return Err(ConfigError::BlockSizeBelowPage {
             block,
             page: limits.page_size,
-        });
-    }
-    let sb_size = block.max(limits.pageblock_size);
-    if sb_size > limits.memory_block_size {
-        return Err(ConfigError::BlockSizeAboveMemoryBlock {
-            block,
-            memory_block: limits.memory_block_size,
         });
     }
     if cfg.addr % block != 0 {
@@ -181,17 +191,39 @@ pub fn validate(cfg: &DeviceConfig, limits: &Limits) -> Result<Geometry, ConfigE
     }
     let mb_size = limits.memory_block_size;
     let first_mb = cfg.addr.div_ceil(mb_size);
-    let nb_mb = (end / mb_size).saturating_sub(first_mb);
-    Ok(Geometry {
+    let region = Region {
         addr: cfg.addr,
-        region_size: cfg.region_size,
+        size: cfg.region_size,
         block_size: block,
-        sb_size,
         mb_size,
-        sbs_per_mb: (mb_size / sb_size) as u32,
         first_mb,
-        nb_mb,
-    })
+        nb_mb: (end / mb_size).saturating_sub(first_mb),
+    };
+    let sb_size = block.max(limits.pageblock_size);
+    let blocks = if sb_size < mb_size && mode == ModeRequest::Auto {
+        Blocks::Sub(SubBlocks {
+            sb_size,
+            sbs_per_mb: (mb_size / sb_size) as u32,
+        })
+    } else {
+        // Both are powers of two, so the larger is a multiple of the smaller.
+        let bb_size = block.max(mb_size);
+        let first_bb = cfg.addr.div_ceil(bb_size);
+        let nb_bb = (end / bb_size).saturating_sub(first_bb);
+        if nb_bb == 0 {
+            return Err(ConfigError::NoBigBlockFits {
+                bb_size,
+                addr: cfg.addr,
+                size: cfg.region_size,
+            });
+        }
+        Blocks::Big(BigBlocks {
+            bb_size,
+            first_bb,
+            nb_bb,
+        })
+    };
+    Ok(Geometry { region, blocks })
 }
 
 #[cfg(test)]
@@ -223,11 +255,112 @@ mod tests {
 
     #[test]
     fn qemu_default_is_accepted() {
-        let g = validate(&cfg(), &limits()).unwrap();
-        assert_eq!(g.sb_size, 2 * MIB);
-        assert_eq!(g.sbs_per_mb, 64);
-        assert_eq!(g.first_mb, 32);
-        assert_eq!(g.nb_mb, 64);
+        let g = validate(&cfg(), &limits(), ModeRequest::Auto).unwrap();
+        assert_eq!(
+            g.blocks,
+            Blocks::Sub(SubBlocks {
+                sb_size: 2 * MIB,
+                sbs_per_mb: 64
+            })
+        );
+        assert_eq!(g.region.first_mb, 32);
+        assert_eq!(g.region.nb_mb, 64);
+    }
+
+    fn big(g: Geometry) -> BigBlocks {
+        match g.blocks {
+            Blocks::Big(b) => b,
+            Blocks::Sub(s) => panic!("Sub Block Mode {s:?}"),
+        }
+    }
+
+    #[test]
+    fn big_device_blocks_choose_big_block_mode() {
+        let g = validate(
+            &DeviceConfig {
+                block_size: GIB,
+                ..cfg()
+            },
+            &limits(),
+            ModeRequest::Auto,
+        )
+        .unwrap();
+        assert_eq!(
+            big(g),
+            BigBlocks {
+                bb_size: GIB,
+                first_bb: 4,
+                nb_bb: 8
+            }
+        );
+        assert_eq!(g.plug_unit(), GIB);
+        assert_eq!(g.hotplug_unit(), GIB);
+        // A subblock as large as a memory block leaves no room for two: C's BBM too.
+        let g = validate(
+            &DeviceConfig {
+                block_size: 128 * MIB,
+                ..cfg()
+            },
+            &limits(),
+            ModeRequest::Auto,
+        )
+        .unwrap();
+        assert_eq!(big(g).bb_size, 128 * MIB);
+    }
+
+    #[test]
+    fn forced_big_block_mode_uses_memory_blocks() {
+        let g = validate(&cfg(), &limits(), ModeRequest::ForceBig).unwrap();
+        assert_eq!(big(g).bb_size, 128 * MIB);
+        assert_eq!(big(g).nb_bb, 64);
+        assert_eq!(g.region.nb_mb, 64);
+    }
+
+    #[test]
+    fn a_big_block_that_does_not_fit_is_refused() {
+        let c = DeviceConfig {
+            block_size: GIB,
+            addr: 4 * GIB + 512 * MIB,
+            region_size: GIB,
+            usable_region_size: GIB,
+            ..cfg()
+        };
+        let e = validate(&c, &limits(), ModeRequest::Auto).unwrap_err();
+        assert!(matches!(e, ConfigError::AddrMisaligned { .. }));
+        let c = DeviceConfig {
+            block_size: 4 * GIB,
+            addr: 4 * GIB,
+            region_size: 4 * GIB,
+            usable_region_size: 4 * GIB,
+            ..cfg()
+        };
+        assert!(validate(&c, &limits(), ModeRequest::Auto).is_ok());
+        let c = DeviceConfig {
+            region_size: 8 * GIB,
+            usable_region_size: 8 * GIB,
+            block_size: 8 * GIB,
+            addr: 8 * GIB,
+            ..cfg()
+        };
+        assert!(validate(&c, &limits(), ModeRequest::Auto).is_ok());
+        let c = DeviceConfig {
+            region_size: 8 * GIB,
+            ..cfg()
+        };
+        let l = Limits {
+            memory_block_size: 16 * GIB,
+            ..limits()
+        };
+        let e = validate(&c, &l, ModeRequest::ForceBig).unwrap_err();
+        assert_eq!(
+            e,
+            ConfigError::NoBigBlockFits {
+                bb_size: 16 * GIB,
+                addr: 4 * GIB,
+                size: 8 * GIB
+            }
+        );
+        assert!(std::format!("{e}").contains("no big block"));
     }
 
     #[test]
@@ -238,16 +371,17 @@ mod tests {
                 ..cfg()
             },
             &limits(),
+            ModeRequest::Auto,
         )
         .unwrap();
-        assert_eq!(g.sb_size, 2 * MIB);
-        assert_eq!(g.device_blocks(1), 512);
+        assert_eq!(g.plug_unit(), 2 * MIB);
+        assert_eq!(g.region.device_blocks(2 * MIB), 512);
     }
 
     #[test]
     fn refuses_impossible_values() {
         let l = limits();
-        let bad = |c: DeviceConfig| validate(&c, &l).unwrap_err();
+        let bad = |c: DeviceConfig| validate(&c, &l, ModeRequest::Auto).unwrap_err();
         assert_eq!(
             bad(DeviceConfig {
                 block_size: 3 * MIB,
@@ -268,13 +402,6 @@ mod tests {
                 ..cfg()
             }),
             ConfigError::BlockSizeBelowPage { .. }
-        ));
-        assert!(matches!(
-            bad(DeviceConfig {
-                block_size: GIB,
-                ..cfg()
-            }),
-            ConfigError::BlockSizeAboveMemoryBlock { .. }
         ));
         assert!(matches!(
             bad(DeviceConfig {
@@ -331,9 +458,10 @@ mod tests {
                 ..cfg()
             },
             &limits(),
+            ModeRequest::Auto,
         )
         .unwrap();
-        assert_eq!(g.first_mb, 33);
-        assert_eq!(g.nb_mb, 1);
+        assert_eq!(g.region.first_mb, 33);
+        assert_eq!(g.region.nb_mb, 1);
     }
 }

@@ -13,4 +13,5 @@ mod inner;
 pub use inner::*;
 
 #[cfg(test)]
-mod model_tests;
+#[path = "tests/mod.rs"]
+mod tests;

@@ -7,7 +7,7 @@
 //! what happened with the `record_*` methods; the choice never depends on anything but this
 //! state, so the host tests can replay any sequence.
 
-use super::geometry::Geometry;
+use super::geometry::{Region, SubBlocks};
 use core::ops::DerefMut;
 
 /// The state of one memory block of the device region.
@@ -122,7 +122,8 @@ const UNPLUG_OFFLINE_STATES: usize = 3;
 /// The Sub Block Mode state of one device, in storage the caller provides: `states` has a
 /// slot per memory block and `bitmap` [`Geometry::words_per_mb`] words per memory block.
 pub struct Sbm<S, B> {
-    geo: Geometry,
+    region: Region,
+    sub: SubBlocks,
     states: S,
     bitmap: B,
 }
@@ -133,21 +134,40 @@ where
     B: DerefMut<Target = [u64]>,
 {
     /// Wraps zeroed storage (all blocks unused); `None` when it is too small.
-    pub fn new(geo: Geometry, states: S, bitmap: B) -> Option<Self> {
-        let nb = usize::try_from(geo.nb_mb).ok()?;
-        if states.len() < nb || bitmap.len() < nb.checked_mul(geo.words_per_mb())? {
+    pub fn new(region: Region, sub: SubBlocks, states: S, bitmap: B) -> Option<Self> {
+        let nb = usize::try_from(region.nb_mb).ok()?;
+        if states.len() < nb || bitmap.len() < nb.checked_mul(sub.words_per_mb())? {
             return None;
         }
         Some(Self {
-            geo,
+            region,
+            sub,
             states,
             bitmap,
         })
     }
 
-    /// The layout of the region.
-    pub fn geometry(&self) -> &Geometry {
-        &self.geo
+    /// The region.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// The subblocks.
+    pub fn sub_blocks(&self) -> &SubBlocks {
+        &self.sub
+    }
+
+    /// The first byte of subblock `sb` of memory block `mb`.
+    pub fn sb_addr(&self, mb: u64, sb: u32) -> u64 {
+        self.region.mb_addr(mb) + u64::from(sb) * self.sub.sb_size
+    }
+
+    /// The memory block (index) and subblock holding `addr`, if it is in one of the region's
+    /// blocks.
+    pub fn sb_of(&self, addr: u64) -> Option<(u64, u32)> {
+        let mb = self.region.mb_of(addr)?;
+        let sb = u32::try_from((addr - self.region.mb_addr(mb)) / self.sub.sb_size).ok()?;
+        Some((mb, sb))
     }
 
     /// The state of block `mb`.
@@ -160,7 +180,7 @@ where
     }
 
     fn bit(&self, mb: u64, sb: u32) -> (usize, u64) {
-        let word = mb as usize * self.geo.words_per_mb() + sb as usize / 64;
+        let word = mb as usize * self.sub.words_per_mb() + sb as usize / 64;
         (word, 1u64 << (sb % 64))
     }
 
@@ -183,7 +203,7 @@ where
 
     /// Plugged subblocks of block `mb`.
     pub fn plugged_in(&self, mb: u64) -> u32 {
-        let w = self.geo.words_per_mb();
+        let w = self.sub.words_per_mb();
         let start = mb as usize * w;
         self.bitmap[start..start + w]
             .iter()
@@ -199,13 +219,13 @@ where
 
     /// Everything plugged, in subblocks.
     pub fn plugged_subblocks(&self) -> u64 {
-        (0..self.geo.nb_mb)
+        (0..self.region.nb_mb)
             .map(|mb| u64::from(self.plugged_in(mb)))
             .sum()
     }
 
     fn refresh_fullness(&mut self, mb: u64) {
-        let all = self.plugged_in(mb) == self.geo.sbs_per_mb;
+        let all = self.plugged_in(mb) == self.sub.sbs_per_mb;
         let s = self.state(mb).with_fullness(all);
         self.set_state(mb, s);
     }
@@ -266,13 +286,13 @@ where
     /// An added block with nothing plugged any more, highest first: it is to be removed from
     /// Linux (offlined first when online).
     pub fn emptied_block(&self) -> Option<u64> {
-        self.emptied_block_below(self.geo.nb_mb)
+        self.emptied_block_below(self.region.nb_mb)
     }
 
     /// Like [`Sbm::emptied_block`], among the blocks below `limit`: to go on after a block
     /// that could not be removed.
     pub fn emptied_block_below(&self, limit: u64) -> Option<u64> {
-        (0..limit.min(self.geo.nb_mb))
+        (0..limit.min(self.region.nb_mb))
             .rev()
             .find(|&mb| self.state(mb).is_added() && self.plugged_in(mb) == 0)
     }
@@ -282,10 +302,10 @@ where
     /// `virtio_mem_cleanup_pending_mb()` does (nothing else would ever unplug them while the
     /// device is asked to grow).
     pub fn pending_unplug(&self) -> Option<SbRange> {
-        let mb = (0..self.geo.nb_mb)
+        let mb = (0..self.region.nb_mb)
             .rev()
             .find(|&mb| self.state(mb) == MbState::Plugged)?;
-        let per_mb = self.geo.sbs_per_mb;
+        let per_mb = self.sub.sbs_per_mb;
         let first = (0..per_mb).find(|&sb| self.is_plugged(mb, sb))?;
         let end = (first..per_mb)
             .find(|&sb| !self.is_plugged(mb, sb))
@@ -299,7 +319,7 @@ where
 
     /// Blocks in state `s`, lowest first.
     fn blocks_in(&self, s: MbState) -> impl Iterator<Item = u64> + '_ {
-        (0..self.geo.nb_mb).filter(move |&mb| self.state(mb) == s)
+        (0..self.region.nb_mb).filter(move |&mb| self.state(mb) == s)
     }
 
     /// The next plug toward `nb_sb` more subblocks, using only the first `usable_mbs` blocks
@@ -308,14 +328,14 @@ where
         if nb_sb == 0 {
             return None;
         }
-        let want = u32::try_from(nb_sb.min(u64::from(self.geo.sbs_per_mb))).ok()?;
+        let want = u32::try_from(nb_sb.min(u64::from(self.sub.sbs_per_mb))).ok()?;
         for s in PLUG_ORDER {
             for mb in self.blocks_in(s) {
-                let Some(first) = (0..self.geo.sbs_per_mb).find(|&sb| !self.is_plugged(mb, sb))
+                let Some(first) = (0..self.sub.sbs_per_mb).find(|&sb| !self.is_plugged(mb, sb))
                 else {
                     continue;
                 };
-                let count = (first..self.geo.sbs_per_mb)
+                let count = (first..self.sub.sbs_per_mb)
                     .take_while(|&sb| !self.is_plugged(mb, sb))
                     .take(want as usize)
                     .count() as u32;
@@ -391,12 +411,12 @@ impl UnplugPass {
         if nb_sb == 0 {
             return None;
         }
-        let per_mb = sbm.geo.sbs_per_mb;
+        let per_mb = sbm.sub.sbs_per_mb;
         while self.order < self.limit {
             let Some(mb) = self.mb else {
                 // The next block in this state, highest first, below the last one visited.
                 let state = UNPLUG_ORDER[self.order];
-                match (0..sbm.geo.nb_mb).rev().find(|&mb| sbm.state(mb) == state) {
+                match (0..sbm.region.nb_mb).rev().find(|&mb| sbm.state(mb) == state) {
                     Some(mb) => self.start_block(mb, per_mb),
                     None => self.order += 1,
                 }
@@ -481,7 +501,7 @@ impl UnplugPass {
     {
         let state = UNPLUG_ORDER[self.order];
         match (0..mb).rev().find(|&m| sbm.state(m) == state) {
-            Some(next) => self.start_block(next, sbm.geo.sbs_per_mb),
+            Some(next) => self.start_block(next, sbm.sub.sbs_per_mb),
             None => {
                 self.mb = None;
                 self.order += 1;

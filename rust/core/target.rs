@@ -1,29 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! How far the plugged memory is from the requested size, in subblocks.
+//! How far the plugged memory is from the requested size, in plug units (subblocks or big
+//! blocks).
 
 /// What a run of the work loop aims at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
-    /// Plug this many more subblocks.
+    /// Plug this many more units.
     Plug(u64),
-    /// Unplug this many subblocks.
+    /// Unplug this many units.
     Unplug(u64),
-    /// Plugged is as close to requested as subblocks allow.
+    /// Plugged is as close to requested as the unit allows.
     Reached,
 }
 
-/// The subblocks to plug or unplug to go from `plugged_sbs` subblocks of `sb_size` bytes to
-/// `requested` bytes.
+/// The units to plug or unplug to go from `plugged` bytes to `requested` bytes, in units of
+/// `unit` bytes.
 ///
 /// Plugging rounds down and unplugging rounds up, so that the plugged size never exceeds the
-/// requested size (the C driver rounds both down, which can leave up to a subblock more plugged
-/// than requested when the requested size is not a multiple of the subblock size).
-pub fn target(requested: u64, plugged_sbs: u64, sb_size: u64) -> Target {
+/// requested size (the C driver rounds both down, which can leave up to a unit more plugged
+/// than requested when the requested size is not a multiple of the unit).
+pub fn target(requested: u64, plugged: u64, unit: u64) -> Target {
+    let sb_size = unit;
     if sb_size == 0 {
         return Target::Reached;
     }
-    let plugged = plugged_sbs.saturating_mul(sb_size);
     if requested >= plugged {
         match (requested - plugged) / sb_size {
             0 => Target::Reached,
@@ -54,7 +55,7 @@ mod tests {
         ];
         for (requested, plugged, expected) in cases {
             assert_eq!(
-                target(requested, plugged, SB),
+                target(requested, plugged * SB, SB),
                 expected,
                 "{requested} {plugged}"
             );

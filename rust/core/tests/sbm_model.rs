@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Property tests: random sequences of plugs, unplugs (with random busy subblocks) and
-//! on/offlining, driven through the planner the way the driver drives it, checked against a
-//! plain model of which subblocks are plugged.
+//! Sub Block Mode's planner under property tests: random sequences of plugs, unplugs (with
+//! random busy subblocks) and on/offlining, driven the way the driver drives it, checked
+//! against a plain model of which subblocks are plugged.
 
-use crate::geometry::Geometry;
+use crate::geometry::{Region, SubBlocks};
 use crate::sbm::{MbState, PlugStep, SbRange, Sbm, UnplugStep};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -14,17 +14,21 @@ use std::vec::Vec;
 const SBS: u32 = 8;
 const MBS: u64 = 6;
 
-fn geo() -> Geometry {
-    Geometry {
-        addr: 1 << 32,
-        region_size: MBS * u64::from(SBS) * (2 << 20),
-        block_size: 2 << 20,
-        sb_size: 2 << 20,
-        mb_size: u64::from(SBS) * (2 << 20),
-        sbs_per_mb: SBS,
-        first_mb: 0,
-        nb_mb: MBS,
-    }
+fn geo() -> (Region, SubBlocks) {
+    (
+        Region {
+            addr: 1 << 32,
+            size: MBS * u64::from(SBS) * (2 << 20),
+            block_size: 2 << 20,
+            mb_size: u64::from(SBS) * (2 << 20),
+            first_mb: (1 << 32) / (u64::from(SBS) * (2 << 20)),
+            nb_mb: MBS,
+        },
+        SubBlocks {
+            sb_size: 2 << 20,
+            sbs_per_mb: SBS,
+        },
+    )
 }
 
 #[derive(Clone, Debug)]
@@ -58,11 +62,11 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let g = geo();
+        let (r, sub) = geo();
         let states = vec![MbState::Unused; MBS as usize];
-        let bitmap = vec![0u64; MBS as usize * g.words_per_mb()];
+        let bitmap = vec![0u64; MBS as usize * sub.words_per_mb()];
         Self {
-            sbm: Sbm::new(g, states, bitmap).unwrap(),
+            sbm: Sbm::new(r, sub, states, bitmap).unwrap(),
             plugged: BTreeSet::new(),
         }
     }
@@ -328,86 +332,6 @@ fn offline_only_pass_leaves_online_memory_alone() {
     assert_eq!(s.range.mb, 1);
     w.sbm.record_unplugged(1, 0, SBS);
     assert_eq!(pass.next(&w.sbm, 100), None);
-}
-
-proptest! {
-    /// Whatever a device writes, decoding answers without panicking, and a known response type
-    /// decodes back to what was sent.
-    #[test]
-    fn responses_from_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..16)) {
-        use crate::wire::{decode_response, decode_state, Response};
-        let r = decode_response(&bytes);
-        let _ = decode_state(&bytes);
-        if bytes.len() >= 2 {
-            let kind = u16::from_le_bytes([bytes[0], bytes[1]]);
-            prop_assert_eq!(r.is_ok(), kind <= 3);
-            if kind == 0 {
-                prop_assert_eq!(r, Ok(Response::Ack));
-            }
-        } else {
-            prop_assert!(r.is_err());
-        }
-    }
-
-    /// Any configuration either is refused or lays out a region whose memory blocks and
-    /// subblocks fit inside it.
-    #[test]
-    fn any_config_is_refused_or_consistent(
-        block_shift in 0u32..40,
-        addr in any::<u64>(),
-        region in any::<u64>(),
-        usable in any::<u64>(),
-    ) {
-        use crate::config::{validate, DeviceConfig, Limits};
-        let limits = Limits {
-            page_size: 4096,
-            pageblock_size: 2 << 20,
-            memory_block_size: 128 << 20,
-            pluggable_start: 0,
-            pluggable_end: 1 << 46,
-        };
-        let cfg = DeviceConfig {
-            block_size: 1u64 << block_shift,
-            addr,
-            region_size: region,
-            usable_region_size: usable,
-            ..Default::default()
-        };
-        if let Ok(g) = validate(&cfg, &limits) {
-            prop_assert!(g.sb_size.is_power_of_two() && g.sb_size >= g.block_size);
-            prop_assert_eq!(g.mb_size % g.sb_size, 0);
-            prop_assert!(g.sbs_per_mb >= 1);
-            if g.nb_mb > 0 {
-                prop_assert!(g.mb_addr(0) >= g.addr);
-                prop_assert!(g.mb_addr(g.nb_mb - 1) + g.mb_size <= g.addr + g.region_size);
-            }
-            prop_assert!(g.usable_mbs(usable) <= g.nb_mb);
-        }
-    }
-}
-
-proptest! {
-    /// Plugging or unplugging what `target` says lands within a subblock below the requested
-    /// size, never above it.
-    #[test]
-    fn target_never_overshoots(
-        requested in 0u64..(1 << 40),
-        plugged in 0u64..(1 << 20),
-        sb_shift in 12u32..30,
-    ) {
-        use crate::target::{target, Target};
-        let sb = 1u64 << sb_shift;
-        let after = match target(requested, plugged, sb) {
-            Target::Plug(n) => plugged + n,
-            Target::Unplug(n) => {
-                prop_assert!(n <= plugged);
-                plugged - n
-            }
-            Target::Reached => plugged,
-        };
-        prop_assert!(after * sb <= requested);
-        prop_assert!(requested - after * sb < sb);
-    }
 }
 
 #[test]

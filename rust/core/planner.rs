@@ -1,0 +1,556 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The one face of the two modes: what to plug or unplug next, as [`Step`]s in the device's
+//! terms (byte ranges of the region and the hotplug unit they belong to), what happened, and
+//! the answers the memory notifier and the online-page handler need. The driver executes
+//! steps and never names a mode; each mode plans behind [`Planner`].
+//!
+//! A *hotplug unit* is what Linux adds and removes at once: a memory block in Sub Block Mode,
+//! a big block in Big Block Mode. Units are numbered from the region's first one.
+
+use super::bbm::{BbState, BbUnplugPass, Bbm};
+use super::geometry::{Blocks, Geometry, Region};
+use super::sbm::{MbState, PlugStep, SbRange, Sbm, UnplugPass as SbUnplugPass, UnplugStep};
+use core::ops::DerefMut;
+
+/// A byte range of the device region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// First byte.
+    pub addr: u64,
+    /// Bytes.
+    pub size: u64,
+}
+
+impl Span {
+    /// One past the last byte.
+    pub fn end(&self) -> u64 {
+        self.addr + self.size
+    }
+}
+
+/// One thing to do, with the device and with Linux.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Plug `plug` (inside unit `unit`, which is not added), then add the whole unit (`add`)
+    /// to Linux.
+    PlugAndAdd {
+        /// The hotplug unit.
+        unit: u64,
+        /// What to plug.
+        plug: Span,
+        /// What to add: the whole unit.
+        add: Span,
+    },
+    /// Plug `span` inside the added unit `unit`; when `online`, its pages go to the buddy
+    /// allocator (fake-onlined).
+    PlugInto {
+        /// The hotplug unit.
+        unit: u64,
+        /// What to plug.
+        span: Span,
+        /// The unit is online.
+        online: bool,
+    },
+    /// Unplug `span`, which nobody uses (its unit is offline or not added).
+    Unplug {
+        /// The hotplug unit.
+        unit: u64,
+        /// What to unplug.
+        span: Span,
+    },
+    /// Take `span` out of use (allocate it with `alloc_contig_range()` and fake-offline it),
+    /// then unplug it; the unit stays added.
+    TakeThenUnplug {
+        /// The hotplug unit.
+        unit: u64,
+        /// What to take and unplug.
+        span: Span,
+    },
+    /// Take every online memory block of the unit out of use (all or nothing), offline and
+    /// remove the whole unit, then unplug it.
+    RemoveThenUnplug {
+        /// The hotplug unit.
+        unit: u64,
+        /// The whole unit.
+        span: Span,
+    },
+}
+
+impl Step {
+    /// The hotplug unit the step works on.
+    pub fn unit(&self) -> u64 {
+        match *self {
+            Step::PlugAndAdd { unit, .. }
+            | Step::PlugInto { unit, .. }
+            | Step::Unplug { unit, .. }
+            | Step::TakeThenUnplug { unit, .. }
+            | Step::RemoveThenUnplug { unit, .. } => unit,
+        }
+    }
+
+    /// What the step plugs or unplugs.
+    pub fn span(&self) -> Span {
+        match *self {
+            Step::PlugAndAdd { plug, .. } => plug,
+            Step::PlugInto { span, .. }
+            | Step::Unplug { span, .. }
+            | Step::TakeThenUnplug { span, .. }
+            | Step::RemoveThenUnplug { span, .. } => span,
+        }
+    }
+}
+
+/// Whether a range Linux on- or offlines is the device's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Membership {
+    /// Not in the device region.
+    NotOurs,
+    /// Inside this one hotplug unit, as the mode adds it.
+    Unit(u64),
+    /// In the region, but not as the mode adds memory (several units, or part of one in Sub
+    /// Block Mode, where units come and go whole): refused.
+    NotWhole,
+}
+
+/// The planner of one device, in storage the caller provides (see [`StorageLen`]).
+pub enum Planner<S, B, T> {
+    /// Sub Block Mode.
+    Sub(Sbm<S, B>),
+    /// Big Block Mode.
+    Big(Bbm<T, B>),
+}
+
+/// How much storage a planner needs: slots of memory block states, 64-bit words, and slots
+/// of big block states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StorageLen {
+    /// `MbState` slots (Sub Block Mode).
+    pub mb_states: usize,
+    /// Bitmap words.
+    pub words: usize,
+    /// `BbState` slots (Big Block Mode).
+    pub bb_states: usize,
+}
+
+/// A pass over the units for unplugging: each unit is visited in the mode's order, and what
+/// was busy is not offered again in the same pass.
+#[derive(Clone, Debug)]
+pub enum UnplugPass {
+    /// Sub Block Mode.
+    Sub(SbUnplugPass),
+    /// Big Block Mode.
+    Big(BbUnplugPass),
+}
+
+impl StorageLen {
+    /// The storage `geo` needs; `None` when it does not fit in memory.
+    pub fn of(geo: &Geometry) -> Option<Self> {
+        let r = &geo.region;
+        match geo.blocks {
+            Blocks::Sub(sub) => Some(Self {
+                mb_states: usize::try_from(r.nb_mb).ok()?,
+                words: usize::try_from(r.nb_mb).ok()?.checked_mul(sub.words_per_mb())?,
+                bb_states: 0,
+            }),
+            Blocks::Big(big) => {
+                let (bb_states, words) = Bbm::<&mut [BbState], &mut [u64]>::storage_len(r, &big)?;
+                Some(Self {
+                    mb_states: 0,
+                    words,
+                    bb_states,
+                })
+            }
+        }
+    }
+}
+
+impl<S, B, T> Planner<S, B, T>
+where
+    S: DerefMut<Target = [MbState]>,
+    B: DerefMut<Target = [u64]>,
+    T: DerefMut<Target = [BbState]>,
+{
+    /// A planner for `geo` over zeroed storage at least as large as [`StorageLen::of`] says;
+    /// `None` otherwise.
+    pub fn new(geo: &Geometry, mb_states: S, words: B, bb_states: T) -> Option<Self> {
+        match geo.blocks {
+            Blocks::Sub(sub) => Sbm::new(geo.region, sub, mb_states, words).map(Self::Sub),
+            Blocks::Big(big) => Bbm::new(geo.region, big, bb_states, words).map(Self::Big),
+        }
+    }
+
+    /// The region.
+    pub fn region(&self) -> &Region {
+        match self {
+            Self::Sub(s) => s.region(),
+            Self::Big(b) => b.region(),
+        }
+    }
+
+    /// The layout.
+    pub fn geometry(&self) -> Geometry {
+        match self {
+            Self::Sub(s) => Geometry {
+                region: *s.region(),
+                blocks: Blocks::Sub(*s.sub_blocks()),
+            },
+            Self::Big(b) => Geometry {
+                region: *b.region(),
+                blocks: Blocks::Big(*b.big_blocks()),
+            },
+        }
+    }
+
+    /// The unit of plugging: a subblock or a big block.
+    pub fn plug_unit(&self) -> u64 {
+        self.geometry().plug_unit()
+    }
+
+    /// Hotplug units in the region.
+    pub fn units(&self) -> u64 {
+        match self {
+            Self::Sub(s) => s.region().nb_mb,
+            Self::Big(b) => b.big_blocks().nb_bb,
+        }
+    }
+
+    /// The bytes of hotplug unit `unit`.
+    pub fn unit_span(&self, unit: u64) -> Span {
+        match self {
+            Self::Sub(s) => Span {
+                addr: s.region().mb_addr(unit),
+                size: s.region().mb_size,
+            },
+            Self::Big(b) => Span {
+                addr: b.big_blocks().bb_addr(unit),
+                size: b.big_blocks().bb_size,
+            },
+        }
+    }
+
+    /// Bytes plugged, by the driver's own count.
+    pub fn plugged_bytes(&self) -> u64 {
+        match self {
+            Self::Sub(s) => s.plugged_subblocks() * s.sub_blocks().sb_size,
+            Self::Big(b) => b.plugged_bbs() * b.big_blocks().bb_size,
+        }
+    }
+
+    /// Whether `addr..addr + size`, which Linux on- or offlines, is ours and how.
+    pub fn membership(&self, addr: u64, size: u64) -> Membership {
+        let r = self.region();
+        let end = addr.saturating_add(size);
+        if size == 0 || end <= r.addr || addr >= r.addr.saturating_add(r.size) {
+            return Membership::NotOurs;
+        }
+        let unit = match self {
+            Self::Sub(s) => s
+                .region()
+                .mb_of(addr)
+                .filter(|&mb| s.region().mb_addr(mb) == addr && size == s.region().mb_size),
+            Self::Big(b) => b
+                .big_blocks()
+                .bb_of(addr)
+                .filter(|&bb| b.big_blocks().bb_of(end - 1) == Some(bb)),
+        };
+        unit.map_or(Membership::NotWhole, Membership::Unit)
+    }
+
+    /// Whether Linux may online `unit`: it is added and offline with something plugged (Sub
+    /// Block Mode), or added (Big Block Mode: while it is being taken out of use, what is
+    /// onlined stays out of use, as in C).
+    pub fn may_go_online(&self, unit: u64) -> bool {
+        match self {
+            Self::Sub(s) => s.state(unit).may_go_online() && s.plugged_in(unit) > 0,
+            Self::Big(b) => matches!(b.state(unit), BbState::Added | BbState::TakingOut),
+        }
+    }
+
+    /// `addr..addr + size` of our unit went online, into ZONE_MOVABLE or a kernel zone.
+    pub fn record_online(&mut self, addr: u64, size: u64, movable: bool) {
+        match self {
+            Self::Sub(s) => {
+                if let Some(mb) = s.region().mb_of(addr) {
+                    s.record_online(mb, movable);
+                }
+            }
+            Self::Big(b) => {
+                let region = *b.region();
+                for mb in mbs_in(&region, addr, size) {
+                    b.record_online(mb, movable);
+                }
+            }
+        }
+    }
+
+    /// `addr..addr + size` of our unit went offline.
+    pub fn record_offline(&mut self, addr: u64, size: u64) {
+        match self {
+            Self::Sub(s) => {
+                if let Some(mb) = s.region().mb_of(addr) {
+                    s.record_offline(mb);
+                }
+            }
+            Self::Big(b) => {
+                let region = *b.region();
+                for mb in mbs_in(&region, addr, size) {
+                    b.record_offline(mb);
+                }
+            }
+        }
+    }
+
+    /// Whether the memory block holding `addr` is online.
+    pub fn is_online(&self, addr: u64) -> bool {
+        match self {
+            Self::Sub(s) => s
+                .region()
+                .mb_of(addr)
+                .is_some_and(|mb| s.state(mb).is_online()),
+            Self::Big(b) => b.region().mb_of(addr).is_some_and(|mb| b.mb_online(mb)),
+        }
+    }
+
+    /// Whether the pageblock at `addr`, being onlined, may go to the buddy allocator: it is
+    /// plugged and not on its way out.
+    pub fn is_usable(&self, addr: u64) -> bool {
+        match self {
+            Self::Sub(s) => s.sb_of(addr).is_some_and(|(mb, sb)| s.is_plugged(mb, sb)),
+            Self::Big(b) => b.is_usable(addr),
+        }
+    }
+
+    /// What a unit whose add failed still has plugged: unplugged at the start of every run,
+    /// whatever the requested size (nothing else would unplug it while the device grows).
+    pub fn pending_unplug(&self) -> Option<Step> {
+        match self {
+            Self::Sub(s) => s.pending_unplug().map(|range| Step::Unplug {
+                unit: range.mb,
+                span: sb_span(s, range),
+            }),
+            Self::Big(b) => b.pending_unplug().map(|bb| Step::Unplug {
+                unit: bb,
+                span: self.unit_span(bb),
+            }),
+        }
+    }
+
+    /// The next plug toward `nb` more plug units, using only the first `usable` bytes of the
+    /// region for new units; `None` when nothing is left to plug into.
+    pub fn next_plug(&self, nb: u64, usable: u64) -> Option<Step> {
+        match self {
+            Self::Sub(s) => match s.next_plug(nb, s.region().usable_mbs(usable))? {
+                PlugStep::Subblocks(range) => Some(Step::PlugInto {
+                    unit: range.mb,
+                    span: sb_span(s, range),
+                    online: s.state(range.mb).is_online(),
+                }),
+                PlugStep::NewBlock(range) => Some(Step::PlugAndAdd {
+                    unit: range.mb,
+                    plug: sb_span(s, range),
+                    add: self.unit_span(range.mb),
+                }),
+            },
+            Self::Big(b) => {
+                if nb == 0 {
+                    return None;
+                }
+                let bb = b.next_plug(b.big_blocks().usable_bbs(b.region().addr, usable))?;
+                let span = self.unit_span(bb);
+                Some(Step::PlugAndAdd {
+                    unit: bb,
+                    plug: span,
+                    add: span,
+                })
+            }
+        }
+    }
+
+    /// Starts a pass for unplugging; with `unplug_online` false only offline memory is
+    /// touched.
+    pub fn unplug_pass(&self, unplug_online: bool) -> UnplugPass {
+        match self {
+            Self::Sub(s) => UnplugPass::Sub(s.unplug_pass(unplug_online)),
+            Self::Big(b) => UnplugPass::Big(b.unplug_pass(unplug_online)),
+        }
+    }
+
+    /// An added unit with nothing plugged any more, highest first below `limit`: to be
+    /// removed from Linux (offlined first when online). Big blocks never wait so: they are
+    /// removed before they are unplugged.
+    pub fn emptied_unit_below(&self, limit: u64) -> Option<u64> {
+        match self {
+            Self::Sub(s) => s.emptied_block_below(limit),
+            Self::Big(_) => None,
+        }
+    }
+
+    /// Whether `unit` is added with nothing plugged: it goes as soon as it is so.
+    pub fn is_emptied(&self, unit: u64) -> bool {
+        match self {
+            Self::Sub(s) => s.state(unit).is_added() && s.plugged_in(unit) == 0,
+            Self::Big(_) => false,
+        }
+    }
+
+    /// The device plugged `span`.
+    pub fn record_plugged(&mut self, span: Span) {
+        match self {
+            Self::Sub(s) => {
+                if let Some(r) = sb_range(s, span) {
+                    s.record_plugged(r.mb, r.first, r.count);
+                }
+            }
+            Self::Big(b) => {
+                if let Some(bb) = b.big_blocks().bb_of(span.addr) {
+                    b.record_plugged(bb);
+                }
+            }
+        }
+    }
+
+    /// The device unplugged `span`.
+    pub fn record_unplugged(&mut self, span: Span) {
+        match self {
+            Self::Sub(s) => {
+                if let Some(r) = sb_range(s, span) {
+                    s.record_unplugged(r.mb, r.first, r.count);
+                }
+            }
+            Self::Big(b) => {
+                if let Some(bb) = b.big_blocks().bb_of(span.addr) {
+                    b.record_unplugged(bb);
+                }
+            }
+        }
+    }
+
+    /// `unit` was added to Linux (offline for now).
+    pub fn record_added(&mut self, unit: u64) {
+        match self {
+            Self::Sub(s) => s.record_added(unit),
+            Self::Big(b) => b.record_added(unit),
+        }
+    }
+
+    /// Adding `unit` failed: what it has plugged is to be unplugged.
+    pub fn record_add_failed(&mut self, unit: u64) {
+        match self {
+            Self::Sub(s) => s.record_add_failed(unit),
+            Self::Big(b) => b.record_add_failed(unit),
+        }
+    }
+
+    /// `unit` was removed from Linux.
+    pub fn record_removed(&mut self, unit: u64) {
+        match self {
+            Self::Sub(s) => s.record_removed(unit),
+            Self::Big(b) => b.record_removed(unit),
+        }
+    }
+
+    /// The online parts of `unit` are about to be taken out of use whole.
+    pub fn record_taking_out(&mut self, unit: u64) {
+        if let Self::Big(b) = self {
+            b.record_taking_out(unit);
+        }
+    }
+
+    /// Taking `unit` out failed: it stays in use.
+    pub fn record_kept(&mut self, unit: u64) {
+        if let Self::Big(b) = self {
+            b.record_kept(unit);
+        }
+    }
+
+    /// Added units whose state is partially plugged and offline: on removal of the driver
+    /// nothing could keep their unplugged parts offline, so they are removed.
+    pub fn offline_partial(&self, unit: u64) -> bool {
+        match self {
+            Self::Sub(s) => s.state(unit) == MbState::OfflinePartial,
+            Self::Big(_) => false,
+        }
+    }
+}
+
+impl UnplugPass {
+    /// The next unplug toward `nb` fewer plug units, or `None` when the pass is over.
+    pub fn next<S, B, T>(&mut self, planner: &Planner<S, B, T>, nb: u64) -> Option<Step>
+    where
+        S: DerefMut<Target = [MbState]>,
+        B: DerefMut<Target = [u64]>,
+        T: DerefMut<Target = [BbState]>,
+    {
+        match (self, planner) {
+            (Self::Sub(pass), Planner::Sub(s)) => {
+                let UnplugStep { range, online } = pass.next(s, nb)?;
+                let span = sb_span(s, range);
+                Some(if online {
+                    Step::TakeThenUnplug {
+                        unit: range.mb,
+                        span,
+                    }
+                } else {
+                    Step::Unplug {
+                        unit: range.mb,
+                        span,
+                    }
+                })
+            }
+            (Self::Big(pass), Planner::Big(b)) => {
+                if nb == 0 {
+                    return None;
+                }
+                let bb = pass.next(b)?;
+                Some(Step::RemoveThenUnplug {
+                    unit: bb,
+                    span: planner.unit_span(bb),
+                })
+            }
+            // A pass of one mode over the other's planner: nothing to offer.
+            _ => None,
+        }
+    }
+
+    /// Leaves the rest of `unit` for a later pass (it is going on- or offline).
+    pub fn skip_unit<S, B, T>(&mut self, planner: &Planner<S, B, T>, unit: u64)
+    where
+        S: DerefMut<Target = [MbState]>,
+        B: DerefMut<Target = [u64]>,
+        T: DerefMut<Target = [BbState]>,
+    {
+        // Big block passes move past a big block as soon as they offer it.
+        if let (Self::Sub(pass), Planner::Sub(s)) = (self, planner) {
+            pass.skip_block(s, unit);
+        }
+    }
+}
+
+/// The memory blocks (indices) of `addr..addr + size`.
+fn mbs_in(r: &Region, addr: u64, size: u64) -> impl Iterator<Item = u64> + '_ {
+    let first = addr / r.mb_size;
+    let end = addr.saturating_add(size).div_ceil(r.mb_size);
+    (first..end).filter_map(move |id| r.mb_of(id * r.mb_size))
+}
+
+fn sb_span<S, B>(s: &Sbm<S, B>, range: SbRange) -> Span
+where
+    S: DerefMut<Target = [MbState]>,
+    B: DerefMut<Target = [u64]>,
+{
+    Span {
+        addr: s.sb_addr(range.mb, range.first),
+        size: u64::from(range.count) * s.sub_blocks().sb_size,
+    }
+}
+
+fn sb_range<S, B>(s: &Sbm<S, B>, span: Span) -> Option<SbRange>
+where
+    S: DerefMut<Target = [MbState]>,
+    B: DerefMut<Target = [u64]>,
+{
+    let (mb, first) = s.sb_of(span.addr)?;
+    let count = u32::try_from(span.size / s.sub_blocks().sb_size).ok()?;
+    (first.checked_add(count)? <= s.sub_blocks().sbs_per_mb).then_some(SbRange { mb, first, count })
+}
