@@ -113,24 +113,22 @@ pub enum Membership {
     NotWhole,
 }
 
-/// The planner of one device, in storage the caller provides (see [`StorageLen`]).
-pub enum Planner<S, B, T> {
-    /// Sub Block Mode.
-    Sub(Sbm<S, B>),
-    /// Big Block Mode.
-    Big(Bbm<T, B>),
+/// Where a planner keeps its state: the kernel's vectors in the driver, the standard
+/// library's on the host.
+pub trait Store {
+    /// A vector of `T`.
+    type Vec<T>: DerefMut<Target = [T]>;
+
+    /// `len` default values, or `None` when there is no memory for them.
+    fn zeroed<T: Clone + Default>(len: usize) -> Option<Self::Vec<T>>;
 }
 
-/// How much storage a planner needs: slots of memory block states, 64-bit words, and slots
-/// of big block states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StorageLen {
-    /// `MbState` slots (Sub Block Mode).
-    pub mb_states: usize,
-    /// Bitmap words.
-    pub words: usize,
-    /// `BbState` slots (Big Block Mode).
-    pub bb_states: usize,
+/// The planner of one device.
+pub enum Planner<St: Store> {
+    /// Sub Block Mode.
+    Sub(Sbm<St::Vec<MbState>, St::Vec<u64>>),
+    /// Big Block Mode.
+    Big(Bbm<St::Vec<BbState>, St::Vec<u64>>),
 }
 
 /// A pass over the units for unplugging: each unit is visited in the mode's order, and what
@@ -143,40 +141,24 @@ pub enum UnplugPass {
     Big(BbUnplugPass),
 }
 
-impl StorageLen {
-    /// The storage `geo` needs; `None` when it does not fit in memory.
-    pub fn of(geo: &Geometry) -> Option<Self> {
+impl<St: Store> Planner<St> {
+    /// A planner for `geo` with nothing plugged; `None` when there is no memory for its state
+    /// (or the layout is inconsistent).
+    pub fn new(geo: &Geometry) -> Option<Self> {
         let r = &geo.region;
+        let nb_mb = usize::try_from(r.nb_mb).ok()?;
         match geo.blocks {
-            Blocks::Sub(sub) => Some(Self {
-                mb_states: usize::try_from(r.nb_mb).ok()?,
-                words: usize::try_from(r.nb_mb).ok()?.checked_mul(sub.words_per_mb())?,
-                bb_states: 0,
-            }),
+            Blocks::Sub(sub) => Sbm::new(
+                *r,
+                sub,
+                St::zeroed(nb_mb)?,
+                St::zeroed(nb_mb.checked_mul(sub.words_per_mb())?)?,
+            )
+            .map(Self::Sub),
             Blocks::Big(big) => {
-                let (bb_states, words) = Bbm::<&mut [BbState], &mut [u64]>::storage_len(r, &big)?;
-                Some(Self {
-                    mb_states: 0,
-                    words,
-                    bb_states,
-                })
+                let (states, words) = Bbm::<St::Vec<BbState>, St::Vec<u64>>::storage_len(r, &big)?;
+                Bbm::new(*r, big, St::zeroed(states)?, St::zeroed(words)?).map(Self::Big)
             }
-        }
-    }
-}
-
-impl<S, B, T> Planner<S, B, T>
-where
-    S: DerefMut<Target = [MbState]>,
-    B: DerefMut<Target = [u64]>,
-    T: DerefMut<Target = [BbState]>,
-{
-    /// A planner for `geo` over zeroed storage at least as large as [`StorageLen::of`] says;
-    /// `None` otherwise.
-    pub fn new(geo: &Geometry, mb_states: S, words: B, bb_states: T) -> Option<Self> {
-        match geo.blocks {
-            Blocks::Sub(sub) => Sbm::new(geo.region, sub, mb_states, words).map(Self::Sub),
-            Blocks::Big(big) => Bbm::new(geo.region, big, bb_states, words).map(Self::Big),
         }
     }
 
@@ -476,12 +458,7 @@ where
 
 impl UnplugPass {
     /// The next unplug toward `nb` fewer plug units, or `None` when the pass is over.
-    pub fn next<S, B, T>(&mut self, planner: &Planner<S, B, T>, nb: u64) -> Option<Step>
-    where
-        S: DerefMut<Target = [MbState]>,
-        B: DerefMut<Target = [u64]>,
-        T: DerefMut<Target = [BbState]>,
-    {
+    pub fn next<St: Store>(&mut self, planner: &Planner<St>, nb: u64) -> Option<Step> {
         match (self, planner) {
             (Self::Sub(pass), Planner::Sub(s)) => {
                 let UnplugStep { range, online } = pass.next(s, nb)?;
@@ -514,12 +491,7 @@ impl UnplugPass {
     }
 
     /// Leaves the rest of `unit` for a later pass (it is going on- or offline).
-    pub fn skip_unit<S, B, T>(&mut self, planner: &Planner<S, B, T>, unit: u64)
-    where
-        S: DerefMut<Target = [MbState]>,
-        B: DerefMut<Target = [u64]>,
-        T: DerefMut<Target = [BbState]>,
-    {
+    pub fn skip_unit<St: Store>(&mut self, planner: &Planner<St>, unit: u64) {
         // Big block passes move past a big block as soon as they offer it.
         if let (Self::Sub(pass), Planner::Sub(s)) = (self, planner) {
             pass.skip_block(s, unit);

@@ -5,10 +5,8 @@
 //! them, against a model of what the device has plugged and what Linux has added and online.
 //! The executor below names no mode, like the driver's work loop.
 
-use crate::bbm::BbState;
 use crate::config::{validate, DeviceConfig, Limits, ModeRequest};
-use crate::planner::{Membership, Planner, Span, StorageLen, Step};
-use crate::sbm::MbState;
+use crate::planner::{Membership, Planner, Span, Step, Store};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::vec;
@@ -19,7 +17,18 @@ const MIB: u64 = 1 << 20;
 const MB: u64 = 16 * MIB;
 const NB_MB: u64 = 8;
 
-type TestPlanner = Planner<Vec<MbState>, Vec<u64>, Vec<BbState>>;
+/// The planner's state in the standard library's vectors.
+pub(crate) struct HostStore;
+
+impl Store for HostStore {
+    type Vec<T> = Vec<T>;
+
+    fn zeroed<T: Clone + Default>(len: usize) -> Option<Vec<T>> {
+        Some(vec![T::default(); len])
+    }
+}
+
+type TestPlanner = Planner<HostStore>;
 
 fn planner(mode: ModeRequest, block_size: u64) -> TestPlanner {
     let limits = Limits {
@@ -37,14 +46,7 @@ fn planner(mode: ModeRequest, block_size: u64) -> TestPlanner {
         ..Default::default()
     };
     let geo = validate(&cfg, &limits, mode).unwrap();
-    let len = StorageLen::of(&geo).unwrap();
-    Planner::new(
-        &geo,
-        vec![MbState::Unused; len.mb_states],
-        vec![0; len.words],
-        vec![BbState::Unused; len.bb_states],
-    )
-    .unwrap()
+    Planner::new(&geo).unwrap()
 }
 
 /// The three layouts: Sub Block Mode, Big Block Mode chosen by a device block of two memory
@@ -312,7 +314,11 @@ impl World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(std::boxed::Box::new(super::regressions())),
+        cases: 256,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn both_modes_keep_the_device_and_linux_consistent(

@@ -6,6 +6,10 @@
 use proptest::prelude::*;
 
 proptest! {
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(std::boxed::Box::new(super::regressions())),
+        ..ProptestConfig::default()
+    })]
     /// Whatever a device writes, decoding answers without panicking, and a known response type
     /// decodes back to what was sent.
     #[test]
@@ -82,6 +86,10 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(std::boxed::Box::new(super::regressions())),
+        ..ProptestConfig::default()
+    })]
     /// Plugging or unplugging what `target` says lands within a subblock below the requested
     /// size, never above it.
     #[test]

@@ -197,7 +197,11 @@ impl World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2048))]
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(std::boxed::Box::new(super::regressions())),
+        cases: 2048,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn no_work_is_left_without_a_wake_up(ops in prop::collection::vec(op(), 0..30)) {

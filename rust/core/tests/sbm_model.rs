@@ -188,7 +188,11 @@ impl World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(std::boxed::Box::new(super::regressions())),
+        cases: 512,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn planner_matches_the_model(ops in prop::collection::vec(op(), 1..40)) {
