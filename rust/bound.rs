@@ -6,11 +6,11 @@ use crate::config_io;
 use crate::hotplug_callbacks::{Notifier, OnlineHandler};
 #[cfg(CONFIG_PROC_VMCORE)]
 use crate::kdump::KdumpView;
-use crate::vm::{State, Vm, VmWork};
-use crate::vmcore::config::{self, DeviceConfig, Limits};
-use crate::vmcore::geometry::Geometry;
-use crate::vmcore::sbm::{MbState, Sbm};
-use crate::vmcore::wire::{self, Request};
+use crate::controller::{Controller, ControllerWork, State};
+use crate::policy::config::{self, DeviceConfig, Limits, ModeRequest};
+use crate::policy::geometry::Geometry;
+use crate::policy::planner::Planner;
+use crate::policy::wire::{self, Request};
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::c_str;
 use kernel::contig::{memory_block_size_bytes, PAGEBLOCK_NR_PAGES};
@@ -29,7 +29,7 @@ use kernel::virtio;
 use kernel::workqueue;
 #[cfg(CONFIG_PM_SLEEP)]
 use {
-    crate::vmcore::sleep::{may_sleep, Sleep},
+    crate::policy::sleep::{may_sleep, Sleep},
     kernel::suspend::{target_is_suspend_to_idle, PmNotifierRegistration},
 };
 
@@ -37,7 +37,7 @@ use {
 pub(crate) enum VirtioMem {
     /// Plugging and unplugging toward the requested size.
     Managed(Managed),
-    /// In a kdump kernel: left as the crashed kernel left it (see `vmcore::kdump`).
+    /// In a kdump kernel: left as the crashed kernel left it (see `policy::kdump`).
     #[cfg(CONFIG_PROC_VMCORE)]
     Kdump { _view: KdumpView },
 }
@@ -98,7 +98,7 @@ pub(crate) struct Managed {
     _sleep: Pin<KBox<PmNotifierRegistration<crate::sleep::NoHibernation>>>,
     _notifier: Pin<KBox<MemoryNotifierRegistration<Notifier>>>,
     _online: OnlinePageRegistration<OnlineHandler>,
-    work: Arc<VmWork>,
+    work: Arc<ControllerWork>,
 }
 
 fn limits() -> Limits {
@@ -112,20 +112,12 @@ fn limits() -> Limits {
     }
 }
 
-/// Zeroed Sub Block Mode storage for `geo`: every block unused.
-fn new_sbm(geo: Geometry) -> Result<crate::vm::SbmState> {
-    let nb = usize::try_from(geo.nb_mb)?;
-    let states = KVec::from_elem(MbState::Unused, nb, GFP_KERNEL)?;
-    let words = nb.checked_mul(geo.words_per_mb()).ok_or(EINVAL)?;
-    let bitmap = KVec::from_elem(0u64, words, GFP_KERNEL)?;
-    Sbm::new(geo, states, bitmap).ok_or(EINVAL)
-}
-
 impl Managed {
     /// Validates the device, logs its configuration, reserves its region, registers its memory
     /// group and callbacks, and starts the work loop.
     fn probe(dev: &virtio::Device, vq: virtio::Virtqueue, cfg: DeviceConfig) -> Result<Self> {
-        let geo = config::validate(&cfg, &limits()).map_err(|e| {
+        // The module parameter that forces Big Block Mode comes with the parameters.
+        let geo = config::validate(&cfg, &limits(), ModeRequest::Auto).map_err(|e| {
             dev.err(fmt!("refusing the device: {e}"));
             EINVAL
         })?;
@@ -149,25 +141,30 @@ impl Managed {
                     ));
                 }
             })?;
-        let unit_pages = usize::try_from(geo.mb_size)? / PAGE_SIZE;
+        // One unit of the group is what the driver adds at once, as in C.
+        let unit_pages = usize::try_from(geo.hotplug_unit())? / PAGE_SIZE;
         let group = MemoryGroup::register_dynamic(nid, unit_pages)?;
-        let state = State::new(new_sbm(geo)?, geo.mb_size, &cfg);
-        if state.unplug_all_required {
+        let planner = Planner::new(&geo).ok_or(ENOMEM)?;
+        if cfg.plugged_size > 0 {
             dev.info(fmt!("unplugging all memory is required"));
         }
+        let state = State::new(planner, &cfg);
         let handle = dev.handle()?;
-        let vm = try_pin_init!(Vm {
+        let controller = try_pin_init!(Controller {
             handle,
             vq,
-            geo,
+            block_size: cfg.block_size,
             group,
             region,
             state <- new_mutex!(state, "virtio_mem_rs::state"),
             config_changed: AtomicBool::new(false),
-            in_run: AtomicBool::new(false),
         }? Error);
         let work = Arc::pin_init(
-            kernel::new_owned_work!(vm, workqueue::system_freezable(), "virtio_mem_rs::work"),
+            kernel::new_owned_work!(
+                controller,
+                workqueue::system_freezable(),
+                "virtio_mem_rs::work"
+            ),
             GFP_KERNEL,
         )?;
         let online =
@@ -200,7 +197,7 @@ impl Managed {
     }
 
     /// The system is about to sleep: refuses suspend to RAM with memory plugged (see
-    /// `vmcore::sleep`). The work is frozen meanwhile (`system_freezable`).
+    /// `policy::sleep`). The work is frozen meanwhile (`system_freezable`).
     #[cfg(CONFIG_PM_SLEEP)]
     pub(crate) fn freeze(&self, dev: &virtio::Device) -> Result {
         let plugged = {
@@ -230,26 +227,30 @@ impl Managed {
     /// are gone) and says what is left. Online memory stays: there is no way to take it from
     /// Linux reliably.
     pub(crate) fn remove(&self, dev: &virtio::Device) {
-        let vm: &Vm = &self.work;
-        // Refuse onlining and offlining of our blocks from now on.
-        vm.state.lock().removing = true;
+        let c: &Controller = &self.work;
+        // Refuse onlining and offlining of our memory from now on.
+        c.state.lock().run.removing();
         self.work.disable_sync();
-        for mb in 0..vm.geo.nb_mb {
-            if vm.state.lock().sbm.state(mb) != MbState::OfflinePartial {
-                continue;
-            }
-            let addr = vm.mb_addr(mb);
-            match vm.region.remove_memory(addr, vm.geo.mb_size) {
-                Ok(()) => vm.state.lock().sbm.record_removed(mb),
-                Err(e) => dev.warn(fmt!("could not remove memory block {addr:#x}: {e:?}")),
+        let units = c.state.lock().planner.units();
+        for unit in 0..units {
+            let span = {
+                let st = c.state.lock();
+                if !st.planner.offline_partial(unit) {
+                    continue;
+                }
+                st.planner.unit_span(unit)
+            };
+            match c.region.remove_memory(span.addr, span.size) {
+                Ok(()) => c.state.lock().planner.record_removed(unit),
+                Err(e) => dev.warn(fmt!("could not remove memory at {:#x}: {e:?}", span.addr)),
             }
         }
         let (plugged, added) = {
-            let st = vm.state.lock();
-            (st.plugged_bytes(), vm.region.added_bytes())
+            let st = c.state.lock();
+            (st.plugged_bytes(), c.region.added_bytes())
         };
         if added == 0 {
-            if plugged > 0 && vm.request_ack(Request::UnplugAll).is_ok() {
+            if plugged > 0 && c.request_ack(Request::UnplugAll).is_ok() {
                 dev.info(fmt!("unplugged {plugged:#x} that Linux no longer used"));
             }
             dev.info(fmt!("removed: no memory left added"));
@@ -268,8 +269,9 @@ fn log_config(dev: &virtio::Device, cfg: &DeviceConfig, geo: &Geometry, nid: i32
     dev.info(fmt!("region size: {:#x}", cfg.region_size));
     dev.info(fmt!("device block size: {:#x}", cfg.block_size));
     dev.info(fmt!("nid: {nid}"));
-    dev.info(fmt!("memory block size: {:#x}", geo.mb_size));
-    dev.info(fmt!("subblock size: {:#x}", geo.sb_size));
+    dev.info(fmt!("memory block size: {:#x}", geo.region.mb_size));
+    let (unit, size) = geo.unit_for_log();
+    dev.info(fmt!("{unit}: {size:#x}"));
     dev.info(fmt!("plugged size: {:#x}", cfg.plugged_size));
     dev.info(fmt!("requested size: {:#x}", cfg.requested_size));
 }

@@ -2,8 +2,8 @@
 
 //! Reading `struct virtio_mem_config` from the device, all fields from one generation.
 
-use crate::vmcore::config::DeviceConfig;
-use crate::vmcore::wire::config_offset as off;
+use crate::policy::config::DeviceConfig;
+use crate::policy::wire::config_offset as off;
 use kernel::prelude::*;
 use kernel::virtio;
 

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The memory notifier and the online-page handler: how Linux onlining and offlining our
-//! memory blocks meets the Sub Block Mode state, with the C driver's contract.
+//! memory meets the planner's state, with the C driver's contract. The planner says what is
+//! ours and plugged, the run state whether an outcome wakes a run.
 
-use crate::vm::{State, Vm, VmWork};
-use core::sync::atomic::Ordering;
+use crate::controller::{Controller, ControllerWork, State};
+use crate::policy::planner::Membership;
+use crate::policy::run_state::Event;
 use kernel::contig::{zone_is_movable, PfnRange};
 use kernel::fmt;
 use kernel::memory_hotplug::{MemoryAction, MemoryNotifier, OnlinePageHandler, OnlinePages};
@@ -14,10 +16,10 @@ use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::Arc;
 
 /// Follows our memory blocks going on- and offline.
-pub(crate) struct Notifier(pub(crate) Arc<VmWork>);
+pub(crate) struct Notifier(pub(crate) Arc<ControllerWork>);
 
 /// Decides, when one of our blocks is onlined, which of its pages reach the buddy allocator.
-pub(crate) struct OnlineHandler(pub(crate) Arc<VmWork>);
+pub(crate) struct OnlineHandler(pub(crate) Arc<ControllerWork>);
 
 /// The byte range of `range`.
 fn bytes(range: PfnRange) -> (u64, u64) {
@@ -27,98 +29,104 @@ fn bytes(range: PfnRange) -> (u64, u64) {
 
 impl MemoryNotifier for Notifier {
     fn notify(&self, action: MemoryAction, range: PfnRange) -> Result {
-        let work: &VmWork = &self.0;
-        let vm: &Vm = work;
+        let work: &ControllerWork = &self.0;
+        let c: &Controller = work;
         let (start, size) = bytes(range);
-        let region_end = vm.region.start() + vm.region.size();
-        if start >= region_end || start + size <= vm.region.start() {
+        // Others' memory is told apart without our lock.
+        if start >= c.region.start() + c.region.size() || start + size <= c.region.start() {
             return Ok(());
         }
-        // We add memory block by memory block and expect it to come and go the same way.
-        let mb = match vm.geo.mb_of(start) {
-            Some(mb) if size == vm.geo.mb_size && start == vm.mb_addr(mb) => mb,
-            _ => {
-                vm.warn(fmt!(
-                    "refusing {action:?} of {start:#x}+{size:#x}: not one memory block"
+        let mut st = c.state.lock();
+        // Memory comes and goes as the mode adds it: a memory block in Sub Block Mode, within
+        // one big block in Big Block Mode.
+        let unit = match st.planner.membership(start, size) {
+            Membership::NotOurs => return Ok(()),
+            Membership::Unit(unit) => unit,
+            Membership::NotWhole => {
+                drop(st);
+                c.warn(fmt!(
+                    "refusing {action:?} of {start:#x}+{size:#x}: not as the driver added it"
                 ));
                 return Err(EINVAL);
             }
         };
-        let mut st = vm.state.lock();
         match action {
             MemoryAction::GoingOnline => {
-                if st.removing {
+                if !st.run.allows_transitions() {
                     return Err(EBUSY);
                 }
-                // Onlining a block with nothing plugged would only hold it up on its way out.
-                if !st.sbm.state(mb).may_go_online() || st.sbm.plugged_in(mb) == 0 {
+                // Onlining a unit with nothing plugged would only hold it up on its way out.
+                if !st.planner.may_go_online(unit) {
                     drop(st);
-                    vm.warn(fmt!("memory block onlining denied: {start:#x}"));
+                    c.warn(fmt!("memory block onlining denied: {start:#x}"));
                     return Err(EBUSY);
                 }
-                st.transition = Some(mb);
+                st.transition = Some(unit);
             }
             MemoryAction::Online => {
                 let movable = zone_is_movable(range.start()).unwrap_or(false);
-                st.sbm.record_online(mb, movable);
+                st.planner.record_online(start, size, movable);
                 st.budget.gone(size);
-                // Adding waited for onlining: go on once half the threshold is free again.
-                let wake = st.waiting_for_online && st.budget.has_room_for_half();
-                end_transition(work, st, wake);
+                // Adding waits for onlining until half the threshold is free again.
+                let room = st.budget.has_room_for_half();
+                end_transition(work, st, unit, Event::Onlined { room });
             }
             MemoryAction::CancelOnline => {
-                vm.region.offlined(range);
-                end_transition(work, st, false);
+                c.region.offlined(range);
+                end_transition(work, st, unit, Event::Cancelled);
             }
             MemoryAction::GoingOffline => {
-                if st.removing {
+                if !st.run.allows_transitions() {
                     return Err(EBUSY);
                 }
                 // The pages we took out of use hold references the kernel would wait for.
-                vm.region.going_offline(range);
-                st.transition = Some(mb);
+                c.region.going_offline(range);
+                st.transition = Some(unit);
             }
             MemoryAction::Offline => {
-                vm.region.offlined(range);
-                st.sbm.record_offline(mb);
+                c.region.offlined(range);
+                st.planner.record_offline(start, size);
                 st.budget.offlined(size);
-                // Offline memory may be what an unplug request waits for.
-                end_transition(work, st, true);
+                // Offline memory may be what an unplug waits for.
+                end_transition(work, st, unit, Event::Offlined);
             }
             MemoryAction::CancelOffline => {
-                vm.region.cancel_offline(range);
-                end_transition(work, st, false);
+                c.region.cancel_offline(range);
+                end_transition(work, st, unit, Event::Cancelled);
             }
         }
         Ok(())
     }
 }
 
-/// A block is done going on- or offline: a run that stopped for it, or that `wake` says may now
-/// get further, goes on. Runs do not wake themselves through the memory they add or remove.
-fn end_transition(work: &VmWork, mut st: Guard<'_, State, MutexBackend>, wake: bool) {
+/// A unit is done going on- or offline: the run state says whether that wakes a run (runs do
+/// not wake themselves through the memory they add or remove).
+fn end_transition(
+    work: &ControllerWork,
+    mut st: Guard<'_, State, MutexBackend>,
+    unit: u64,
+    event: Event,
+) {
     st.transition = None;
-    let resume = core::mem::take(&mut st.resume_after_transition);
+    let wake = st.run.notify(unit, event);
     drop(st);
-    if resume || (wake && !work.in_run.load(Ordering::Relaxed)) {
+    if wake {
         work.run_now();
     }
 }
 
 impl OnlinePageHandler for OnlineHandler {
     fn online_pages(&self, pages: &mut OnlinePages) {
-        let vm: &Vm = &self.0;
+        let c: &Controller = &self.0;
         let (start, size) = bytes(pages.range());
-        if !vm.region.contains(start, size) {
+        if !c.region.contains(start, size) {
             return;
         }
         // Our lock before the region's, as everywhere.
-        let st = vm.state.lock();
-        vm.region.online_pages(pages, |pageblock| {
+        let st = c.state.lock();
+        c.region.online_pages(pages, |pageblock| {
             let (addr, _) = bytes(pageblock);
-            vm.geo
-                .sb_of(addr)
-                .is_some_and(|(mb, sb)| st.sbm.is_plugged(mb, sb))
+            st.planner.is_usable(addr)
         });
     }
 }

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The device in a kdump kernel: left as the crashed kernel left it, and asked, for
-//! `/proc/vmcore`, which of its blocks are plugged (see `vmcore::kdump`).
+//! `/proc/vmcore`, which of its blocks are plugged (see `policy::kdump`).
 
-use crate::vmcore::config::DeviceConfig;
-use crate::vmcore::kdump::{is_ram, ram_query, RamQuery};
-use crate::vmcore::wire::{self, DeviceBlocks, Request, Response};
+use crate::policy::config::DeviceConfig;
+use crate::policy::kdump::{is_ram, ram_query, RamQuery};
+use crate::policy::wire::{self, DeviceBlocks, Request, Response};
 use kernel::crash_dump::{VmcoreCallback, VmcoreRegistration};
 use kernel::fmt;
 use kernel::new_mutex;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The PM notifier: hibernation is refused whatever is plugged (see `vmcore::sleep`).
+//! The PM notifier: hibernation is refused whatever is plugged (see `policy::sleep`).
 
-use crate::vmcore::sleep::{may_sleep, Sleep};
+use crate::policy::sleep::{may_sleep, Sleep};
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::suspend::{PmEvent, PmNotifier};

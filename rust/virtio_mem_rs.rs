@@ -2,10 +2,12 @@
 
 //! Guest driver for virtio-mem devices, written in Rust.
 //!
-//! It plugs and unplugs memory in subblocks (Sub Block Mode) toward the size the device
-//! requests, as `drivers/virtio/virtio_mem.c` does. The decisions live in `core/`, which also
-//! builds and is tested on the host; the files here connect them to the kernel through the
-//! safe abstractions of the patch series, without `unsafe`.
+//! It plugs and unplugs memory toward the size the device requests, in subblocks of memory
+//! blocks (Sub Block Mode) or in big blocks of whole memory blocks (Big Block Mode), as
+//! `drivers/virtio/virtio_mem.c` does. The decisions live in the pure core, `core/` (the
+//! `policy` module here), which also builds and is tested on the host; the files here are the
+//! glue that executes them with the kernel, through the safe abstractions of the patch series,
+//! without `unsafe`, and without naming a mode.
 
 use kernel::c_str;
 use kernel::prelude::*;
@@ -13,17 +15,18 @@ use kernel::virtio::{self, DeviceId};
 
 mod bound;
 mod config_io;
+mod controller;
 mod hotplug_callbacks;
 #[cfg(CONFIG_PROC_VMCORE)]
 mod kdump;
 #[cfg(CONFIG_PM_SLEEP)]
 mod sleep;
-mod vm;
 mod work_loop;
 
-// The driver's decisions, shared with the host tests (`rust/core/Cargo.toml`).
+// The driver's decisions, shared with the host tests (`rust/core/Cargo.toml`). Not `vmcore`:
+// that is kdump's `/proc/vmcore` in this very driver.
 #[path = "core/mod.rs"]
-pub mod vmcore;
+pub mod policy;
 
 kernel::module_virtio_driver! {
     driver: VirtioMemDriver,
@@ -44,11 +47,11 @@ impl virtio::Driver for VirtioMemDriver {
     type Data = bound::VirtioMem;
     const NAME: &'static CStr = c_str!("virtio_mem_rs");
     const FEATURES: &'static [u32] = &[
-        vmcore::wire::F_UNPLUGGED_INACCESSIBLE,
+        policy::wire::F_UNPLUGGED_INACCESSIBLE,
         // Without ACPI NUMA there is no proximity domain to translate (as in C).
         #[cfg(all(CONFIG_NUMA, CONFIG_ACPI_NUMA))]
-        vmcore::wire::F_ACPI_PXM,
-        vmcore::wire::F_PERSISTENT_SUSPEND,
+        policy::wire::F_ACPI_PXM,
+        policy::wire::F_PERSISTENT_SUSPEND,
     ];
     const VIRTQUEUES: &'static [&'static CStr] = &[c_str!("guest-request")];
 

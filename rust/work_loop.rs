@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The work loop: each run reads the configuration and plugs or unplugs subblocks toward the
-//! requested size, one step at a time, as `virtio_mem_run_wq()` does.
+//! The work loop: each run reads the configuration and executes the planner's steps toward
+//! the requested size, one at a time, as `virtio_mem_run_wq()` does. It names no mode: the
+//! planner decides what each step is, the run state what comes after the run.
 
-use crate::vm::{Refused, State, Vm, VmWork};
-use crate::vmcore::sbm::{PlugStep, SbRange, UnplugStep};
-use crate::vmcore::target::{target, Target};
-use crate::vmcore::unanswered::{taken_pages_after, TakenPages};
-use crate::vmcore::wire::Request;
+use crate::controller::{Controller, ControllerWork, Refused, State};
+use crate::policy::planner::{Span, Step};
+use crate::policy::run_state::{AfterRun, Lifecycle, RunEnd};
+use crate::policy::target::{target, Target};
+use crate::policy::unanswered::{taken_pages_after, TakenPages};
+use crate::policy::wire::{DeviceBlocks, Request};
 use core::sync::atomic::Ordering;
 use kernel::alloc::flags::{__GFP_NOWARN, GFP_KERNEL};
 use kernel::contig::{zone_is_movable, Alignment, ContigRange};
@@ -21,96 +23,101 @@ use kernel::workqueue::OwnedWorkItem;
 enum Stop {
     /// The config changed: start over at once.
     Restart,
-    /// The device or the kernel said "not now" (NACK, BUSY, `-EBUSY`, `-ENOMEM`): the retry
-    /// timer brings the next run.
-    Later,
-    /// Nothing to do until memory is onlined (too much waits offline) or a memory block
-    /// finishes going on- or offline: the memory notifier brings the next run.
-    Notified,
-    /// Nothing more fits in the usable region: the next config change brings the next run.
-    Full,
-    /// The device or our bookkeeping is broken: no more runs.
-    Broken,
-    /// The device is gone.
-    Gone,
+    /// Stopped for good or until something else happens (see [`RunEnd`]).
+    End(RunEnd),
 }
 
 impl From<Refused> for Stop {
     fn from(r: Refused) -> Self {
         match r {
-            Refused::Later(_) => Stop::Later,
-            Refused::Broken(_) => Stop::Broken,
+            Refused::Later(_) => Stop::End(RunEnd::Later),
+            Refused::Broken(_) => Stop::End(RunEnd::Broken),
         }
     }
 }
 
-/// How many times `alloc_contig_range()` is tried on ZONE_MOVABLE before a subblock counts as
+const LATER: Stop = Stop::End(RunEnd::Later);
+const BROKEN: Stop = Stop::End(RunEnd::Broken);
+
+/// How many times `alloc_contig_range()` is tried on ZONE_MOVABLE before memory counts as
 /// busy: the zone promises movability, so transient failures (pinned or per-cpu pages) are
 /// worth another try, as in the C driver.
 const MOVABLE_ALLOC_TRIES: u32 = 5;
 
-impl OwnedWorkItem for Vm {
-    fn run(work: &VmWork) {
-        let vm: &Vm = work;
-        vm.in_run.store(true, Ordering::Relaxed);
-        let stop = loop {
-            match vm.run_once() {
+impl OwnedWorkItem for Controller {
+    fn run(work: &ControllerWork) {
+        let c: &Controller = work;
+        if !c.state.lock().run.start_run() {
+            return;
+        }
+        let end = loop {
+            match c.run_once() {
+                Ok(()) => break RunEnd::Reached,
                 Err(Stop::Restart) => continue,
-                other => break other,
+                Err(Stop::End(end)) => break end,
             }
         };
-        vm.in_run.store(false, Ordering::Relaxed);
-        let mut st = vm.state.lock();
-        match stop {
-            Ok(()) => st.backoff.reset(),
-            Err(Stop::Later) => {
+        let mut st = c.state.lock();
+        if end == RunEnd::Reached {
+            st.backoff.reset();
+        }
+        match st.run.end_run(end) {
+            AfterRun::Nothing => {}
+            AfterRun::ArmTimer => {
                 let ms = st.backoff.next_delay_ms();
                 drop(st);
                 work.run_after(u32::try_from(ms).unwrap_or(u32::MAX));
             }
-            Err(Stop::Broken) => {
-                if !st.broken {
-                    st.broken = true;
-                    drop(st);
-                    vm.err(fmt!(
-                        "marking the device broken: no more plugging or unplugging"
-                    ));
-                }
+            AfterRun::RunAgain => {
+                drop(st);
+                work.run_now();
             }
-            Err(Stop::Notified | Stop::Full | Stop::Gone | Stop::Restart) => {}
+            AfterRun::ReportBroken => {
+                drop(st);
+                c.err(fmt!(
+                    "marking the device broken: no more plugging or unplugging"
+                ));
+            }
         }
     }
 }
 
-impl Vm {
+impl Controller {
     /// One pass toward the requested size.
     fn run_once(&self) -> Result<(), Stop> {
         self.config_changed.store(false, Ordering::Relaxed);
-        let cfg = self.read_config().map_err(|_| Stop::Gone)?;
-        let (unplug_all, before) = {
+        let cfg = self
+            .read_config()
+            .map_err(|_| Stop::End(RunEnd::Gone))?;
+        let (lifecycle, before) = {
             let mut st = self.state.lock();
-            if st.broken || st.removing {
-                return Ok(());
-            }
             st.requested = cfg.requested_size;
             st.usable = cfg.usable_region_size;
             st.device_plugged = cfg.plugged_size;
-            (st.unplug_all_required, st.plugged_bytes())
+            (st.run.lifecycle(), st.plugged_bytes())
         };
-        if unplug_all {
-            self.request_ack(Request::UnplugAll)?;
-            self.state.lock().unplug_all_required = false;
-            self.info(fmt!(
-                "unplugged {:#x} plugged before probe",
-                cfg.plugged_size
-            ));
-        } else if cfg.plugged_size != before {
-            // Our count is what we asked for and got: a difference is the device's doing.
-            self.warn(fmt!(
-                "device reports {:#x} plugged, the driver {:#x}",
-                cfg.plugged_size,
-                before
-            ));
+        match lifecycle {
+            Lifecycle::Running => {
+                if cfg.plugged_size != before {
+                    // Our count is what we asked for and got: a difference is the device's
+                    // doing.
+                    self.warn(fmt!(
+                        "device reports {:#x} plugged, the driver {:#x}",
+                        cfg.plugged_size,
+                        before
+                    ));
+                }
+            }
+            Lifecycle::UnplugAllFirst => {
+                self.request_ack(Request::UnplugAll)?;
+                self.state.lock().run.unplugged_all();
+                self.info(fmt!(
+                    "unplugged {:#x} plugged before probe",
+                    cfg.plugged_size
+                ));
+            }
+            Lifecycle::Broken => return Err(BROKEN),
+            Lifecycle::Removing => return Err(Stop::End(RunEnd::Gone)),
         }
         let result = self
             .unplug_pending()
@@ -118,7 +125,7 @@ impl Vm {
             .and_then(|()| {
                 let goal = {
                     let st = self.state.lock();
-                    target(st.requested, st.sbm.plugged_subblocks(), self.geo.sb_size)
+                    target(st.requested, st.plugged_bytes(), st.planner.plug_unit())
                 };
                 match goal {
                     Target::Plug(n) => self.plug(n),
@@ -135,23 +142,25 @@ impl Vm {
             ));
         }
         result?;
-        // Blocks that could not be removed yet are tried again later.
-        if self.state.lock().sbm.emptied_block().is_some() {
-            return Err(Stop::Later);
+        // Units that could not be removed yet are tried again later.
+        let st = self.state.lock();
+        if st.planner.emptied_unit_below(st.planner.units()).is_some() {
+            return Err(LATER);
         }
         Ok(())
     }
 
-    /// Unplugs what blocks that failed to be added hold, whatever the run is for; a refusal is
+    /// Unplugs what units that failed to be added hold, whatever the run is for; a refusal is
     /// retried on the timer.
     fn unplug_pending(&self) -> Result<(), Stop> {
         loop {
             let mut st = self.lock_for_step()?;
-            let Some(range) = st.sbm.pending_unplug() else {
+            let Some(step) = st.planner.pending_unplug() else {
                 return Ok(());
             };
-            self.request_ack(Request::Unplug(self.blocks(range)?))?;
-            st.sbm.record_unplugged(range.mb, range.first, range.count);
+            let span = step.span();
+            self.request_ack(Request::Unplug(self.blocks(span)?))?;
+            st.planner.record_unplugged(span);
         }
     }
 
@@ -161,141 +170,226 @@ impl Vm {
             return Err(Stop::Restart);
         }
         let st = self.state.lock();
-        if st.removing {
-            return Err(Stop::Gone);
+        if st.run.lifecycle() == Lifecycle::Removing {
+            return Err(Stop::End(RunEnd::Gone));
         }
         Ok(st)
     }
 
-    /// Plugs `nb` subblocks: into partially plugged blocks first, then into new ones.
+    /// Plugs `nb` plug units: into partially plugged units first, then into new ones.
     fn plug(&self, mut nb: u64) -> Result<(), Stop> {
         while nb > 0 {
             let mut st = self.lock_for_step()?;
             if st.transition.is_some() {
-                st.resume_after_transition = true;
-                return Err(Stop::Notified);
+                return Err(Stop::End(RunEnd::WaitTransition));
             }
-            let usable = self.geo.usable_mbs(st.usable);
-            let Some(step) = st.sbm.next_plug(nb, usable) else {
-                return Err(Stop::Full);
+            let Some(step) = st.planner.next_plug(nb, st.usable) else {
+                return Err(Stop::End(RunEnd::Full));
             };
+            let units = step.span().size / st.planner.plug_unit();
             match step {
-                PlugStep::Subblocks(range) => {
-                    self.plug_subblocks(&mut st, range)?;
-                    nb -= u64::from(range.count);
-                }
-                PlugStep::NewBlock(range) => {
-                    if !st.budget.could_add(self.geo.mb_size) {
-                        st.waiting_for_online = true;
-                        return Err(Stop::Notified);
+                Step::PlugInto { span, online, .. } => {
+                    self.request_ack(Request::Plug(self.blocks(span)?))?;
+                    st.planner.record_plugged(span);
+                    if online {
+                        self.give_back(span)?;
                     }
-                    st.waiting_for_online = false;
-                    self.request_ack(Request::Plug(self.blocks(range)?))?;
-                    st.sbm.record_plugged(range.mb, range.first, range.count);
-                    // Offline before it is added, so that the notifier finds it so.
-                    st.sbm.record_added(range.mb);
-                    st.budget.offlined(self.geo.mb_size);
-                    nb -= u64::from(range.count);
+                }
+                Step::PlugAndAdd { unit, plug, add } => {
+                    if !st.budget.could_add(add.size) {
+                        return Err(Stop::End(RunEnd::WaitOnline));
+                    }
+                    self.request_ack(Request::Plug(self.blocks(plug)?))?;
+                    st.planner.record_plugged(plug);
+                    // Added (offline) before it is added, so that the notifier finds it so.
+                    st.planner.record_added(unit);
+                    st.budget.offlined(add.size);
+                    st.run.set_own(Some(unit));
                     drop(st);
-                    self.add_block(range)?;
+                    let added = self.add_unit(unit, plug, add);
+                    self.state.lock().run.set_own(None);
+                    added?;
+                }
+                other => {
+                    self.err(fmt!("the planner offered {other:?} to plug"));
+                    return Err(BROKEN);
                 }
             }
+            nb -= units;
         }
         Ok(())
     }
 
-    /// Plugs subblocks of an added block; in an online block they go to the buddy allocator.
-    fn plug_subblocks(&self, st: &mut State, range: SbRange) -> Result<(), Stop> {
-        self.request_ack(Request::Plug(self.blocks(range)?))?;
-        st.sbm.record_plugged(range.mb, range.first, range.count);
-        if st.sbm.state(range.mb).is_online() {
-            let pfns = self.pfns(range).map_err(|_| Stop::Broken)?;
-            self.region.fake_online(pfns).map_err(|e| {
-                self.err(fmt!("onlining plugged {range:?}: {e:?}"));
-                Stop::Broken
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Adds a freshly plugged block to Linux; when that fails, unplugs it again.
-    fn add_block(&self, range: SbRange) -> Result<(), Stop> {
-        let addr = self.mb_addr(range.mb);
-        let Err(e) = self.region.add_memory(&self.group, addr, self.geo.mb_size) else {
+    /// Adds a freshly plugged unit to Linux; when that fails, unplugs it again.
+    fn add_unit(&self, unit: u64, plug: Span, add: Span) -> Result<(), Stop> {
+        let Err(e) = self.region.add_memory(&self.group, add.addr, add.size) else {
             return Ok(());
         };
-        self.warn(fmt!("adding memory block at {addr:#x} failed: {e:?}"));
+        self.warn(fmt!("adding memory at {:#x} failed: {e:?}", add.addr));
         let mut st = self.state.lock();
-        st.budget.gone(self.geo.mb_size);
-        st.sbm.record_add_failed(range.mb);
+        st.budget.gone(add.size);
+        st.planner.record_add_failed(unit);
         // Not added, so nobody uses it: unplug now, or in a later run's first pass.
         if self
-            .request_ack(Request::Unplug(self.blocks(range)?))
+            .request_ack(Request::Unplug(self.blocks(plug)?))
             .is_ok()
         {
-            st.sbm.record_unplugged(range.mb, range.first, range.count);
+            st.planner.record_unplugged(plug);
         }
-        Err(Stop::Later)
+        Err(LATER)
     }
 
-    /// Unplugs `nb` subblocks in the planner's order; busy subblocks are skipped for this run.
+    /// Unplugs `nb` plug units in the planner's order; busy memory is skipped for this run.
     fn unplug(&self, mut nb: u64) -> Result<(), Stop> {
-        let mut pass = self.state.lock().sbm.unplug_pass(true);
+        let mut pass = self.state.lock().planner.unplug_pass(true);
         let mut skipped = false;
         loop {
             let mut st = self.lock_for_step()?;
-            let Some(UnplugStep { range, online }) = pass.next(&st.sbm, nb) else {
+            let Some(step) = pass.next(&st.planner, nb) else {
                 break;
             };
-            if st.transition == Some(range.mb) {
-                pass.skip_block(&st.sbm, range.mb);
+            let unit = step.unit();
+            if st.transition == Some(unit) {
+                pass.skip_unit(&st.planner, unit);
                 skipped = true;
                 continue;
             }
-            if online {
-                if !self.take_online(range)? {
-                    skipped = true;
-                    continue;
+            let units = step.span().size / st.planner.plug_unit();
+            let done = match step {
+                Step::RemoveThenUnplug { unit, span } => self.remove_then_unplug(st, unit, span)?,
+                Step::Unplug { span, .. } => {
+                    self.request_ack(Request::Unplug(self.blocks(span)?))?;
+                    st.planner.record_unplugged(span);
+                    self.remove_if_emptied(st, unit);
+                    true
                 }
-                if let Err(refused) = self.request_ack(Request::Unplug(self.blocks(range)?)) {
-                    match taken_pages_after(refused.outcome()) {
-                        TakenPages::GiveBack => self.give_back(range)?,
-                        // The device may discard them at any time: they stay out of use, and
-                        // counted as unplugged they are never onlined again.
-                        TakenPages::KeepOut | TakenPages::Unplugged => {
-                            st.sbm.record_unplugged(range.mb, range.first, range.count);
-                            self.err(fmt!(
-                                "{range:?} stays out of use for good: the device may have \
-                                 unplugged it"
-                            ));
-                        }
+                Step::TakeThenUnplug { span, .. } => {
+                    let taken = self.take(span)?;
+                    if taken {
+                        self.unplug_taken(&mut st, span)?;
+                        self.remove_if_emptied(st, unit);
                     }
-                    return Err(refused.into());
+                    taken
                 }
-            } else {
-                self.request_ack(Request::Unplug(self.blocks(range)?))?;
+                other => {
+                    self.err(fmt!("the planner offered {other:?} to unplug"));
+                    return Err(BROKEN);
+                }
+            };
+            if !done {
+                skipped = true;
+                continue;
             }
-            st.sbm.record_unplugged(range.mb, range.first, range.count);
-            nb -= u64::from(range.count);
-            // A block goes as soon as it is empty, as in the C driver. Removing all emptied
-            // blocks after the pass shrinks the device sooner but cost 1.2-1.5x the guest CPU
-            // and the end-to-end time of C's order in `make bench`.
-            if st.sbm.state(range.mb).is_added() && st.sbm.plugged_in(range.mb) == 0 {
-                drop(st);
-                self.remove_block(range.mb);
-            }
+            nb -= units;
         }
         self.remove_emptied()?;
         if nb > 0 && skipped {
-            return Err(Stop::Later);
+            return Err(LATER);
         }
         Ok(())
     }
 
-    /// Takes the pages of online subblocks out of use: allocated, then fake-offline. `false`
+    /// A unit goes as soon as it is empty, as in the C driver. Removing all emptied units
+    /// after the pass shrinks the device sooner but cost 1.2-1.5x the guest CPU and the
+    /// end-to-end time of C's order in `make bench`.
+    fn remove_if_emptied(&self, st: Guard<'_, State, MutexBackend>, unit: u64) {
+        let emptied = st.planner.is_emptied(unit);
+        drop(st);
+        if emptied {
+            self.remove_unit(unit);
+        }
+    }
+
+    /// Unplugs `span`, whose pages this run took out of use; on a refusal they go back to
+    /// Linux, or stay out of use for good when the device may have unplugged them.
+    fn unplug_taken(&self, st: &mut State, span: Span) -> Result<(), Stop> {
+        if let Err(refused) = self.request_ack(Request::Unplug(self.blocks(span)?)) {
+            match taken_pages_after(refused.outcome()) {
+                TakenPages::GiveBack => self.give_back(span)?,
+                // The device may discard them at any time: they stay out of use, and counted
+                // as unplugged they are never onlined again.
+                TakenPages::KeepOut | TakenPages::Unplugged => {
+                    st.planner.record_unplugged(span);
+                    self.err(fmt!(
+                        "{span:?} stays out of use for good: the device may have unplugged it"
+                    ));
+                }
+            }
+            return Err(refused.into());
+        }
+        st.planner.record_unplugged(span);
+        Ok(())
+    }
+
+    /// Takes every online memory block of `unit` out of use (all or nothing), offlines and
+    /// removes the whole unit, then unplugs it, as
+    /// `virtio_mem_bbm_offline_remove_and_unplug_bb()` does. `false` when some of it is busy.
+    fn remove_then_unplug(
+        &self,
+        mut st: Guard<'_, State, MutexBackend>,
+        unit: u64,
+        span: Span,
+    ) -> Result<bool, Stop> {
+        let part = st.planner.region().mb_size;
+        // Onlining from now on keeps the memory out of use, so the unit cannot fill again.
+        st.planner.record_taking_out(unit);
+        let mut addr = span.addr;
+        while addr < span.end() {
+            let piece = Span { addr, size: part };
+            if st.planner.is_online(addr) {
+                match self.take(piece) {
+                    Ok(true) => {}
+                    taken => {
+                        self.give_back_online(&st, Span {
+                            addr: span.addr,
+                            size: addr - span.addr,
+                        })?;
+                        st.planner.record_kept(unit);
+                        return taken.map(|_| false);
+                    }
+                }
+            }
+            addr += part;
+        }
+        st.run.set_own(Some(unit));
+        drop(st);
+        let removed = self.region.offline_and_remove_memory(span.addr, span.size);
+        let mut st = self.state.lock();
+        st.run.set_own(None);
+        if let Err(e) = removed {
+            self.warn(fmt!(
+                "memory at {:#x} could not be offlined and removed: {e:?}",
+                span.addr
+            ));
+            // Everything of it that is online is ours: taken, or onlined while on its way out.
+            self.give_back_online(&st, span)?;
+            st.planner.record_kept(unit);
+            return Ok(false);
+        }
+        st.planner.record_removed(unit);
+        st.budget.gone(span.size);
+        self.request_ack(Request::Unplug(self.blocks(span)?))?;
+        st.planner.record_unplugged(span);
+        Ok(true)
+    }
+
+    /// Gives back the online memory blocks of `span`, taken out of use by this run.
+    fn give_back_online(&self, st: &State, span: Span) -> Result<(), Stop> {
+        let part = st.planner.region().mb_size;
+        let mut addr = span.addr;
+        while addr < span.end() {
+            if st.planner.is_online(addr) {
+                self.give_back(Span { addr, size: part })?;
+            }
+            addr += part;
+        }
+        Ok(())
+    }
+
+    /// Takes the pages of online `span` out of use: allocated, then fake-offline. `false`
     /// when they are busy (unmovable or pinned pages).
-    fn take_online(&self, range: SbRange) -> Result<bool, Stop> {
-        let pfns = self.pfns(range).map_err(|_| Stop::Broken)?;
+    fn take(&self, span: Span) -> Result<bool, Stop> {
+        let pfns = self.pfns(span).map_err(|_| BROKEN)?;
         let tries = match zone_is_movable(pfns.start()) {
             Ok(true) => MOVABLE_ALLOC_TRIES,
             _ => 1,
@@ -307,69 +401,79 @@ impl Vm {
             match ContigRange::alloc(pfns, Alignment::Pageblock, GFP_KERNEL | __GFP_NOWARN) {
                 Ok(pages) => {
                     self.region.fake_offline(pages).map_err(|e| {
-                        self.err(fmt!("taking {range:?} out of use: {e:?}"));
-                        Stop::Broken
+                        self.err(fmt!("taking {span:?} out of use: {e:?}"));
+                        BROKEN
                     })?;
                     return Ok(true);
                 }
-                Err(e) if e == ENOMEM => return Err(Stop::Later),
+                Err(e) if e == ENOMEM => return Err(LATER),
                 Err(_) => {}
             }
         }
         Ok(false)
     }
 
-    /// Gives the pages of subblocks taken by [`Vm::take_online`] back to the buddy allocator.
-    fn give_back(&self, range: SbRange) -> Result<(), Stop> {
-        let pfns = self.pfns(range).map_err(|_| Stop::Broken)?;
+    /// Hands the pages of `span` to the buddy allocator: newly plugged memory of an online
+    /// unit, or pages this run took out of use.
+    fn give_back(&self, span: Span) -> Result<(), Stop> {
+        let pfns = self.pfns(span).map_err(|_| BROKEN)?;
         self.region.fake_online(pfns).map_err(|e| {
-            self.err(fmt!("giving back {range:?}: {e:?}"));
-            Stop::Broken
+            self.err(fmt!("onlining {span:?}: {e:?}"));
+            BROKEN
         })
     }
 
-    /// Removes added blocks with nothing plugged, highest first; those that are busy stay for
+    /// Removes added units with nothing plugged, highest first; those that are busy stay for
     /// a later run.
     fn remove_emptied(&self) -> Result<(), Stop> {
-        let mut limit = self.geo.nb_mb;
+        let mut limit = {
+            let st = self.state.lock();
+            st.planner.units()
+        };
         loop {
-            let mb = {
+            let unit = {
                 let st = self.lock_for_step()?;
-                let Some(mb) = st.sbm.emptied_block_below(limit) else {
+                let Some(unit) = st.planner.emptied_unit_below(limit) else {
                     return Ok(());
                 };
-                if st.transition == Some(mb) {
-                    limit = mb;
+                limit = unit;
+                if st.transition == Some(unit) {
                     continue;
                 }
-                mb
+                unit
             };
-            limit = mb;
-            self.remove_block(mb);
+            self.remove_unit(unit);
         }
     }
 
-    /// Removes emptied block `mb` from Linux; a busy one stays for a later run.
-    fn remove_block(&self, mb: u64) {
-        let addr = self.mb_addr(mb);
-        // Offline blocks are removed at once; online ones are offlined first, which the
+    /// Removes emptied unit `unit` from Linux; a busy one stays for a later run.
+    fn remove_unit(&self, unit: u64) {
+        let span = {
+            let mut st = self.state.lock();
+            st.run.set_own(Some(unit));
+            st.planner.unit_span(unit)
+        };
+        // Offline units are removed at once; online ones are offlined first, which the
         // notifier follows (the pages we took are skipped through their dropped references).
-        match self
-            .region
-            .offline_and_remove_memory(addr, self.geo.mb_size)
-        {
+        let removed = self.region.offline_and_remove_memory(span.addr, span.size);
+        let mut st = self.state.lock();
+        st.run.set_own(None);
+        match removed {
             Ok(()) => {
-                let mut st = self.state.lock();
-                st.sbm.record_removed(mb);
-                st.budget.gone(self.geo.mb_size);
+                st.planner.record_removed(unit);
+                st.budget.gone(span.size);
             }
-            Err(e) => self.warn(fmt!(
-                "memory block at {addr:#x} is unplugged but could not be removed yet: {e:?}"
-            )),
+            Err(e) => {
+                drop(st);
+                self.warn(fmt!(
+                    "memory at {:#x} is unplugged but could not be removed yet: {e:?}",
+                    span.addr
+                ))
+            }
         }
     }
 
-    fn blocks(&self, range: SbRange) -> Result<crate::vmcore::wire::DeviceBlocks, Stop> {
-        self.device_blocks(range).map_err(|_| Stop::Broken)
+    fn blocks(&self, span: Span) -> Result<DeviceBlocks, Stop> {
+        self.device_blocks(span).map_err(|_| BROKEN)
     }
 }

@@ -128,11 +128,11 @@ impl Geometry {
         }
     }
 
-    /// The mode's name, for the log.
-    pub fn mode_name(&self) -> &'static str {
+    /// The mode's unit as the C driver logs it at probe: its name and size.
+    pub fn unit_for_log(&self) -> (&'static str, u64) {
         match self.blocks {
-            Blocks::Sub(_) => "Sub Block Mode",
-            Blocks::Big(_) => "Big Block Mode",
+            Blocks::Sub(s) => ("subblock size", s.sb_size),
+            Blocks::Big(b) => ("big block size", b.bb_size),
         }
     }
 }

@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! What the work loop, the memory notifier and the online-page handler share for one device.
+//! A managed device's controller: what the work loop, the memory notifier and the online-page
+//! handler share, and the requests they send.
 
 use crate::config_io;
-use crate::vmcore::config::DeviceConfig;
-use crate::vmcore::geometry::Geometry;
-use crate::vmcore::offline_budget::OfflineBudget;
-use crate::vmcore::retry::Backoff;
-use crate::vmcore::sbm::{MbState, SbRange, Sbm};
-use crate::vmcore::unanswered::Outcome;
-use crate::vmcore::wire::{self, DeviceBlocks, Request, Response};
+use crate::policy::config::DeviceConfig;
+use crate::policy::offline_budget::OfflineBudget;
+use crate::policy::planner::{Planner, Span, Store};
+use crate::policy::retry::Backoff;
+use crate::policy::run_state::RunState;
+use crate::policy::unanswered::Outcome;
+use crate::policy::wire::{self, DeviceBlocks, Request, Response};
 use core::fmt;
 use core::sync::atomic::AtomicBool;
 use kernel::contig::PfnRange;
@@ -21,11 +22,19 @@ use kernel::sync::{Arc, Mutex};
 use kernel::virtio;
 use kernel::workqueue::OwnedWork;
 
-/// The Sub Block Mode state in kernel memory.
-pub(crate) type SbmState = Sbm<KVec<MbState>, KVec<u64>>;
+/// The planner's state lives in kernel vectors.
+pub(crate) struct KernelStore;
 
-/// The device and its work item, which is what callbacks queue.
-pub(crate) type VmWork = OwnedWork<Vm>;
+impl Store for KernelStore {
+    type Vec<T> = KVec<T>;
+
+    fn zeroed<T: Clone + Default>(len: usize) -> Option<KVec<T>> {
+        KVec::from_elem(T::default(), len, GFP_KERNEL).ok()
+    }
+}
+
+/// The controller and its work item, which is what callbacks queue.
+pub(crate) type ControllerWork = OwnedWork<Controller>;
 
 /// Everything that changes, under one mutex: the C driver's `hotplug_mutex`.
 ///
@@ -33,22 +42,14 @@ pub(crate) type VmWork = OwnedWork<Vm>;
 /// and the online-page handler take it briefly. Nobody holds it while adding, onlining,
 /// offlining or removing memory, which calls back into the notifier.
 pub(crate) struct State {
-    pub(crate) sbm: SbmState,
-    /// The memory block between a `GOING_ONLINE`/`GOING_OFFLINE` notification and its outcome:
-    /// the work loop leaves it alone, and the outcome queues the work again.
+    pub(crate) planner: Planner<KernelStore>,
+    /// The unit between a `GOING_ONLINE`/`GOING_OFFLINE` notification and its outcome: the
+    /// work loop leaves it alone.
     pub(crate) transition: Option<u64>,
     pub(crate) budget: OfflineBudget,
     pub(crate) backoff: Backoff,
-    /// The device had memory plugged at probe: `UNPLUG_ALL` comes first.
-    pub(crate) unplug_all_required: bool,
-    /// The device answered ERROR or broke its protocol: nothing more is asked of it.
-    pub(crate) broken: bool,
-    /// The driver is being removed: no onlining or offlining of our blocks any more.
-    pub(crate) removing: bool,
-    /// A run stopped because too much added memory waits offline.
-    pub(crate) waiting_for_online: bool,
-    /// A run stopped because one of our blocks was going on- or offline.
-    pub(crate) resume_after_transition: bool,
+    /// The device's lifecycle and what the next run waits for.
+    pub(crate) run: RunState,
     pub(crate) requested: u64,
     pub(crate) usable: u64,
     /// The device's plugged size when a run last read the config, to tell it apart from ours.
@@ -56,17 +57,14 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(sbm: SbmState, mb_size: u64, cfg: &DeviceConfig) -> Self {
+    pub(crate) fn new(planner: Planner<KernelStore>, cfg: &DeviceConfig) -> Self {
+        let unit = planner.geometry().hotplug_unit();
         Self {
-            sbm,
+            planner,
             transition: None,
-            budget: OfflineBudget::new(mb_size),
+            budget: OfflineBudget::new(unit),
             backoff: Backoff::default(),
-            unplug_all_required: cfg.plugged_size > 0,
-            broken: false,
-            removing: false,
-            waiting_for_online: false,
-            resume_after_transition: false,
+            run: RunState::new(cfg.plugged_size),
             requested: cfg.requested_size,
             usable: cfg.usable_region_size,
             device_plugged: cfg.plugged_size,
@@ -75,25 +73,26 @@ impl State {
 
     /// Bytes plugged, by our own count.
     pub(crate) fn plugged_bytes(&self) -> u64 {
-        self.sbm.plugged_subblocks() * self.sbm.geometry().sb_size
+        self.planner.plugged_bytes()
     }
 }
 
-/// One bound device.
+/// A managed device: what the work loop, the memory notifier and the online-page handler
+/// share.
 #[pin_data]
-pub(crate) struct Vm {
+pub(crate) struct Controller {
     pub(crate) handle: virtio::DeviceHandle,
     pub(crate) vq: virtio::Virtqueue,
-    pub(crate) geo: Geometry,
+    /// The device's block size.
+    pub(crate) block_size: u64,
     // The group goes before the region it lives in.
     pub(crate) group: MemoryGroup,
     pub(crate) region: Arc<DeviceRegion>,
     #[pin]
     pub(crate) state: Mutex<State>,
-    /// Set by the config-change callback; a run that sees it starts over with the new config.
+    /// Set by the config-change callback, in interrupt context where `state` cannot be
+    /// taken; a run that sees it starts over with the new config.
     pub(crate) config_changed: AtomicBool,
-    /// A run is in progress: notifications it causes itself need no new run.
-    pub(crate) in_run: AtomicBool,
 }
 
 /// Why a request did not go through.
@@ -115,7 +114,7 @@ impl Refused {
     }
 }
 
-impl Vm {
+impl Controller {
     /// Logs through the device while it is bound.
     pub(crate) fn info(&self, args: fmt::Arguments<'_>) {
         let _ = self.handle.with(|dev| dev.info(args));
@@ -168,23 +167,17 @@ impl Vm {
         }
     }
 
-    /// The device blocks of subblocks `range`.
-    pub(crate) fn device_blocks(&self, range: SbRange) -> Result<DeviceBlocks> {
+    /// The device blocks of `span`.
+    pub(crate) fn device_blocks(&self, span: Span) -> Result<DeviceBlocks> {
         Ok(DeviceBlocks {
-            addr: self.geo.sb_addr(range.mb, range.first),
-            nb_blocks: u16::try_from(self.geo.device_blocks(range.count))?,
+            addr: span.addr,
+            nb_blocks: u16::try_from(span.size / self.block_size)?,
         })
     }
 
-    /// The page frames of subblocks `range`.
-    pub(crate) fn pfns(&self, range: SbRange) -> Result<PfnRange> {
-        let start = usize::try_from(self.geo.sb_addr(range.mb, range.first))? / PAGE_SIZE;
-        let bytes = u64::from(range.count) * self.geo.sb_size;
-        PfnRange::from_start(start, usize::try_from(bytes)? / PAGE_SIZE)
-    }
-
-    /// The physical address of memory block `mb`.
-    pub(crate) fn mb_addr(&self, mb: u64) -> u64 {
-        self.geo.mb_addr(mb)
+    /// The page frames of `span`.
+    pub(crate) fn pfns(&self, span: Span) -> Result<PfnRange> {
+        let start = usize::try_from(span.addr)? / PAGE_SIZE;
+        PfnRange::from_start(start, usize::try_from(span.size)? / PAGE_SIZE)
     }
 }
