@@ -3,10 +3,10 @@
 //! A virtio-mem device bound to the driver: what probe sets up and remove takes down.
 
 use crate::config_io;
+use crate::controller::{Controller, ControllerWork, State};
 use crate::hotplug_callbacks::{Notifier, OnlineHandler};
 #[cfg(CONFIG_PROC_VMCORE)]
 use crate::kdump::KdumpView;
-use crate::controller::{Controller, ControllerWork, State};
 use crate::policy::config::{self, DeviceConfig, Limits, ModeRequest};
 use crate::policy::geometry::Geometry;
 use crate::policy::planner::Planner;

@@ -86,9 +86,7 @@ impl Controller {
     /// One pass toward the requested size.
     fn run_once(&self) -> Result<(), Stop> {
         self.config_changed.store(false, Ordering::Relaxed);
-        let cfg = self
-            .read_config()
-            .map_err(|_| Stop::End(RunEnd::Gone))?;
+        let cfg = self.read_config().map_err(|_| Stop::End(RunEnd::Gone))?;
         let (lifecycle, before) = {
             let mut st = self.state.lock();
             st.requested = cfg.requested_size;
@@ -340,10 +338,13 @@ impl Controller {
                 match self.take(piece) {
                     Ok(true) => {}
                     taken => {
-                        self.give_back_online(&st, Span {
-                            addr: span.addr,
-                            size: addr - span.addr,
-                        })?;
+                        self.give_back_online(
+                            &st,
+                            Span {
+                                addr: span.addr,
+                                size: addr - span.addr,
+                            },
+                        )?;
                         st.planner.record_kept(unit);
                         return taken.map(|_| false);
                     }

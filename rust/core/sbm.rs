@@ -416,7 +416,10 @@ impl UnplugPass {
             let Some(mb) = self.mb else {
                 // The next block in this state, highest first, below the last one visited.
                 let state = UNPLUG_ORDER[self.order];
-                match (0..sbm.region.nb_mb).rev().find(|&mb| sbm.state(mb) == state) {
+                match (0..sbm.region.nb_mb)
+                    .rev()
+                    .find(|&mb| sbm.state(mb) == state)
+                {
                     Some(mb) => self.start_block(mb, per_mb),
                     None => self.order += 1,
                 }

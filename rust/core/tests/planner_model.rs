@@ -197,9 +197,11 @@ impl World {
                 let mbs = self.mbs(span);
                 let on = |mb: &u64| self.online.contains_key(mb);
                 if big {
-                    !mbs.iter().any(on) || (unplug_online && !mbs.iter().any(|mb| on(mb) && busy.contains(mb)))
+                    !mbs.iter().any(on)
+                        || (unplug_online && !mbs.iter().any(|mb| on(mb) && busy.contains(mb)))
                 } else {
-                    !mbs.iter().any(on) || (unplug_online && !mbs.iter().any(|mb| busy.contains(mb)))
+                    !mbs.iter().any(on)
+                        || (unplug_online && !mbs.iter().any(|mb| busy.contains(mb)))
                 }
             })
             .count() as u64
@@ -221,7 +223,10 @@ impl World {
             let any_busy = mbs
                 .iter()
                 .any(|mb| self.online.contains_key(mb) && busy.contains(mb));
-            assert!(unplug_online || !any_online, "{step:?} touches online memory");
+            assert!(
+                unplug_online || !any_online,
+                "{step:?} touches online memory"
+            );
             match step {
                 Step::Unplug { .. } => {
                     assert!(!any_online, "{step:?} of online memory");
@@ -307,7 +312,10 @@ impl World {
             }
             // Whatever is plugged lies in an added unit.
             if !self.added.contains(&unit) {
-                assert!(!self.device.iter().any(|&a| a >= span.addr && a < span.end()));
+                assert!(!self
+                    .device
+                    .iter()
+                    .any(|&a| a >= span.addr && a < span.end()));
             }
         }
     }

@@ -112,4 +112,3 @@ proptest! {
         prop_assert!(requested - after * sb < sb);
     }
 }
-
