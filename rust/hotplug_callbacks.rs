@@ -56,7 +56,8 @@ impl MemoryNotifier for Notifier {
                     return Err(EBUSY);
                 }
                 // Onlining a unit with nothing plugged would only hold it up on its way out.
-                if !st.planner.may_go_online(unit) {
+                let own = st.run.is_own(unit);
+                if !st.planner.may_go_online(unit, own) {
                     drop(st);
                     c.warn(fmt!("memory block onlining denied: {start:#x}"));
                     return Err(EBUSY);
@@ -76,7 +77,8 @@ impl MemoryNotifier for Notifier {
                 end_transition(work, st, unit, Event::Cancelled);
             }
             MemoryAction::GoingOffline => {
-                if !st.run.allows_transitions() {
+                let own = st.run.is_own(unit);
+                if !st.run.allows_transitions() || !st.planner.may_go_offline(unit, own) {
                     return Err(EBUSY);
                 }
                 // The pages we took out of use hold references the kernel would wait for.

@@ -329,7 +329,8 @@ impl Controller {
         span: Span,
     ) -> Result<bool, Stop> {
         let part = st.planner.region().mb_size;
-        // Onlining from now on keeps the memory out of use, so the unit cannot fill again.
+        // From now on only the driver on- or offlines it, and what it onlines stays out of
+        // use, so the unit cannot fill again.
         st.planner.record_taking_out(unit);
         let mut addr = span.addr;
         while addr < span.end() {
@@ -338,14 +339,11 @@ impl Controller {
                 match self.take(piece) {
                     Ok(true) => {}
                     taken => {
-                        self.give_back_online(
-                            &st,
-                            Span {
-                                addr: span.addr,
-                                size: addr - span.addr,
-                            },
-                        )?;
-                        st.planner.record_kept(unit);
+                        let taken_so_far = Span {
+                            addr: span.addr,
+                            size: addr - span.addr,
+                        };
+                        self.keep_unit(&mut st, unit, taken_so_far);
                         return taken.map(|_| false);
                     }
                 }
@@ -362,9 +360,9 @@ impl Controller {
                 "memory at {:#x} could not be offlined and removed: {e:?}",
                 span.addr
             ));
-            // Everything of it that is online is ours: taken, or onlined while on its way out.
-            self.give_back_online(&st, span)?;
-            st.planner.record_kept(unit);
+            // Everything of it that is online is ours: taken, or re-onlined by the failed
+            // removal; nobody else could on- or offline it meanwhile.
+            self.keep_unit(&mut st, unit, span);
             return Ok(false);
         }
         st.planner.record_removed(unit);
@@ -374,17 +372,20 @@ impl Controller {
         Ok(true)
     }
 
-    /// Gives back the online memory blocks of `span`, taken out of use by this run.
-    fn give_back_online(&self, st: &State, span: Span) -> Result<(), Stop> {
+    /// Taking `unit` out failed: gives back the online memory blocks of `span`, taken out of
+    /// use by this run, and the unit is in use again. What cannot be given back stays out of
+    /// use (logged), so one refusal leaves the rest of the unit usable.
+    fn keep_unit(&self, st: &mut State, unit: u64, span: Span) {
         let part = st.planner.region().mb_size;
         let mut addr = span.addr;
         while addr < span.end() {
             if st.planner.is_online(addr) {
-                self.give_back(Span { addr, size: part })?;
+                // `give_back` logs what it could not give back.
+                let _ = self.give_back(Span { addr, size: part });
             }
             addr += part;
         }
-        Ok(())
+        st.planner.record_kept(unit);
     }
 
     /// Takes the pages of online `span` out of use: allocated, then fake-offline. `false`

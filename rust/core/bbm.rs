@@ -24,8 +24,9 @@ pub enum BbState {
     Plugged,
     /// Plugged and added to Linux (any of its memory blocks may be online).
     Added,
-    /// Added, and every online part of it is being taken out of use on its way out: onlining
-    /// any part of it is refused until it is removed or kept.
+    /// Added, and every online part of it is being taken out of use on its way out: only the
+    /// driver's own offlining and removal (and the re-onlining of a failed one) may touch it
+    /// until it is removed or kept.
     TakingOut,
 }
 
@@ -220,13 +221,17 @@ where
         self.set_state(bb, BbState::Unused);
     }
 
-    /// Whether Linux may online the memory block `mb`: its big block is added and not on its
-    /// way out.
-    pub fn may_go_online(&self, mb: u64) -> bool {
-        let addr = self.region.mb_addr(mb);
-        self.big
-            .bb_of(addr)
-            .is_some_and(|bb| self.state(bb) == BbState::Added)
+    /// Whether Linux may on- or offline memory of `bb`: it is added; while it is being taken
+    /// out of use only when the driver does it itself (`own`). C lets anyone online it then
+    /// and keeps the pages out of use; refusing others instead means no on- or offlining by
+    /// someone else can be half done when the driver gives the memory back after a failed
+    /// removal.
+    pub fn may_transition(&self, bb: u64, own: bool) -> bool {
+        match self.state(bb) {
+            BbState::Added => true,
+            BbState::TakingOut => own,
+            BbState::Unused | BbState::Plugged => false,
+        }
     }
 
     /// Whether the page at `addr` may be handed to the buddy allocator when onlined: its big
@@ -366,15 +371,17 @@ mod tests {
     }
 
     #[test]
-    fn a_big_block_on_its_way_out_cannot_be_onlined() {
+    fn only_the_driver_touches_a_big_block_on_its_way_out() {
         let mut b = bbm(2);
         add(&mut b, 1);
-        assert!(b.may_go_online(8) && b.is_usable(b.region.mb_addr(8)));
-        assert!(!b.may_go_online(0));
+        assert!(b.may_transition(1, false) && b.is_usable(b.region.mb_addr(8)));
+        assert!(!b.may_transition(0, false) && !b.may_transition(0, true));
         b.record_taking_out(1);
-        assert!(!b.may_go_online(8) && !b.is_usable(b.region.mb_addr(9)));
+        assert!(!b.may_transition(1, false) && !b.is_usable(b.region.mb_addr(9)));
+        // The driver's own removal, and the re-onlining of a failed one, go on.
+        assert!(b.may_transition(1, true));
         b.record_kept(1);
-        assert!(b.may_go_online(15));
+        assert!(b.may_transition(1, false));
         b.record_online(9, false);
         b.record_removed(1);
         assert_eq!(b.state(1), BbState::Plugged);

@@ -239,13 +239,21 @@ impl<St: Store> Planner<St> {
         unit.map_or(Membership::NotWhole, Membership::Unit)
     }
 
-    /// Whether Linux may online `unit`: it is added and offline with something plugged (Sub
-    /// Block Mode), or added (Big Block Mode: while it is being taken out of use, what is
-    /// onlined stays out of use, as in C).
-    pub fn may_go_online(&self, unit: u64) -> bool {
+    /// Whether Linux may online memory of `unit`, `own` when the driver does it itself: it is
+    /// added and offline with something plugged (Sub Block Mode), or added and not on its way
+    /// out unless this is the driver's own doing (Big Block Mode).
+    pub fn may_go_online(&self, unit: u64, own: bool) -> bool {
         match self {
             Self::Sub(s) => s.state(unit).may_go_online() && s.plugged_in(unit) > 0,
-            Self::Big(b) => matches!(b.state(unit), BbState::Added | BbState::TakingOut),
+            Self::Big(b) => b.may_transition(unit, own),
+        }
+    }
+
+    /// Whether Linux may offline memory of `unit`, `own` when the driver does it itself.
+    pub fn may_go_offline(&self, unit: u64, own: bool) -> bool {
+        match self {
+            Self::Sub(_) => true,
+            Self::Big(b) => b.may_transition(unit, own),
         }
     }
 

@@ -176,6 +176,11 @@ impl RunState {
         }
     }
 
+    /// Whether the active run is adding or removing `unit` itself right now.
+    pub fn is_own(&self, unit: u64) -> bool {
+        matches!(self.run, Run::Active { own: Some(u), .. } if u == unit)
+    }
+
     /// The run ended so; what the work loop does next.
     pub fn end_run(&mut self, end: RunEnd) -> AfterRun {
         let missed = match self.run {
@@ -285,11 +290,14 @@ mod tests {
     fn the_runs_own_transitions_do_not_wake_it() {
         let mut s = active();
         s.set_own(Some(7));
+        assert!(s.is_own(7) && !s.is_own(8));
         assert!(!s.notify(7, Event::Onlined { room: true }));
         s.set_own(None);
-        assert_eq!(s.end_run(Reached), AfterRun::Nothing);
-        assert_eq!(s.run(), Run::Idle);
-        assert!(!s.notify(7, Event::Offlined));
+        assert!(!s.is_own(7));
+        // Its own onlining gave room, yet it parks: nothing from someone else happened.
+        assert_eq!(s.end_run(WaitOnline), AfterRun::Nothing);
+        assert_eq!(s.run(), Run::Parked(Parked::UntilOnlined));
+        assert!(!s.is_own(7));
     }
 
     #[test]

@@ -242,8 +242,11 @@ impl World {
                 Step::RemoveThenUnplug { unit, span } => {
                     assert_eq!(span, self.p.unit_span(unit));
                     self.p.record_taking_out(unit);
-                    // Onlining is still allowed, but nothing of it would be usable.
-                    assert!(self.p.may_go_online(unit));
+                    // Only the driver's own on- and offlining touches it now, and nothing
+                    // onlined of it is usable.
+                    assert!(!self.p.may_go_online(unit, false));
+                    assert!(!self.p.may_go_offline(unit, false));
+                    assert!(self.p.may_go_online(unit, true) && self.p.may_go_offline(unit, true));
                     assert!(!self.p.is_usable(span.addr));
                     if any_busy {
                         self.p.record_kept(unit);
@@ -273,7 +276,7 @@ impl World {
         };
         if self.added.contains(&unit)
             && !self.online.contains_key(&mb)
-            && self.p.may_go_online(unit)
+            && self.p.may_go_online(unit, false)
         {
             self.online.insert(mb, movable);
             self.p.record_online(addr, MB, movable);
@@ -281,7 +284,12 @@ impl World {
     }
 
     fn offline_mb(&mut self, mb: u64) {
-        if self.online.remove(&mb).is_some() {
+        let Membership::Unit(unit) = self.p.membership(self.mb_addr(mb), MB) else {
+            panic!("memory block {mb} is not one unit's");
+        };
+        if self.online.contains_key(&mb) {
+            assert!(self.p.may_go_offline(unit, false));
+            self.online.remove(&mb);
             self.p.record_offline(self.mb_addr(mb), MB);
         }
     }

@@ -175,6 +175,21 @@ impl World {
         }
     }
 
+    /// From a settled world: a run that onlines its own memory, then waits for others to
+    /// online more. Its own notification must not bring another run.
+    fn run_onlining_its_own(&mut self) {
+        let runs = self.runs;
+        self.want = true;
+        self.queued = true;
+        self.apply(Op::RunStarts);
+        self.apply(Op::RunOnlinesItsOwn);
+        if self.room {
+            self.apply(Op::RunDecides(false));
+        }
+        self.settle();
+        assert_eq!(self.runs - runs, 1, "the run's own onlining woke it again");
+    }
+
     /// Lets everything settle: user transitions end, the device gets ready, runs run and
     /// timers fire, until nothing is left to happen.
     fn settle(&mut self) {
@@ -216,6 +231,7 @@ proptest! {
             "lost wake-up: work wanted, room to add, nothing to bring a run ({:?})",
             w.rs.run()
         );
+        w.run_onlining_its_own();
     }
 }
 
