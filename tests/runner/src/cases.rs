@@ -41,6 +41,10 @@ pub struct Case {
     pub boot_mem: u64,
     pub region: u64,
     pub requested_at_boot: u64,
+    /// The device's block size (`block-size=`), 0 for QEMU's default (2 MiB on x86-64, below
+    /// Linux's 128 MiB memory block: Sub Block Mode). A block of a memory block or more puts
+    /// both drivers in Big Block Mode.
+    pub block_size: u64,
     pub online: &'static str,
     /// The whole boot, from QEMU's start to its exit.
     pub timeout: Duration,
@@ -67,6 +71,7 @@ const fn case(name: &'static str, summary: &'static str) -> Case {
         boot_mem: GIB,
         region: 8 * GIB,
         requested_at_boot: 0,
+        block_size: 0,
         online: "online_movable",
         timeout: Duration::from_secs(300),
         allow_alloc_failure: false,
@@ -218,6 +223,22 @@ mod tests {
         for c in CASES.iter().chain([&DEMO]) {
             let path = format!("{dir}/{}.sh", c.name);
             assert!(std::path::Path::new(&path).exists(), "missing {path}");
+        }
+    }
+
+    #[test]
+    fn regions_are_whole_device_blocks() {
+        // QEMU refuses a region or a requested size that is not a multiple of the block size,
+        // and a block size that is not a power of two.
+        for c in CASES.iter().chain([&DEMO]) {
+            let block = if c.block_size == 0 {
+                2 << 20
+            } else {
+                c.block_size
+            };
+            assert!(block.is_power_of_two(), "{}", c.name);
+            assert_eq!(c.region % block, 0, "{}", c.name);
+            assert_eq!(c.requested_at_boot % block, 0, "{}", c.name);
         }
     }
 
