@@ -194,6 +194,40 @@ pub const CASES: &[Case] = &[
             "a crash with 1 GiB plugged: the capture kernel leaves the device alone, the dump has the memory",
         )
     },
+    // Big Block Mode: 1 GiB device blocks, 8 Linux memory blocks each. 2 GiB of boot memory
+    // for the 1.5 GiB pattern to migrate into; a region of 4 big blocks.
+    Case {
+        block_size: GIB,
+        boot_mem: 2 * GIB,
+        region: 4 * GIB,
+        ..case(
+            "bbm",
+            "Big Block Mode (1 GiB blocks): plug, idle unplug, unplug under a pattern, random steps",
+        )
+    },
+    // Big Block Mode in ZONE_NORMAL: tmpfs inodes and dentries pin big blocks; no boot
+    // memory is ZONE_NORMAL (2 GiB is all DMA32), so the kernel's allocations go to the
+    // plugged memory.
+    Case {
+        block_size: GIB,
+        boot_mem: 2 * GIB,
+        region: 4 * GIB,
+        online: "online_kernel",
+        ..case(
+            "bbm-kernel",
+            "Big Block Mode in ZONE_NORMAL: pinned big blocks stay, sizes agree, freed they go",
+        )
+    },
+    // memhp_default_state=offline: the drivers add about 1 GiB of offline memory and wait
+    // until it is onlined; the guest onlines it block by block.
+    Case {
+        region: 4 * GIB,
+        online: "offline",
+        ..case(
+            "offline-budget",
+            "hot-added memory stays offline until the guest onlines it: the driver waits, is woken, reaches 4 GiB",
+        )
+    },
 ];
 
 /// The case `make run` boots: a short scripted sequence of resizes.
