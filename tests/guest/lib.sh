@@ -46,6 +46,19 @@ check() {
 	shift
 	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
 }
+# bind_or_bail: the test point that the driver binds the device; when it does not, the case
+# bails out there (a case whose every resize would wait out its time limit against a driver
+# that refused the device only takes long to say the same).
+bind_or_bail() {
+	if wait_for 10 driver_bound; then
+		ok "the driver binds the virtio-mem device"
+	else
+		not_ok "the driver binds the virtio-mem device"
+		dmesg | grep -F "$MODULE" | tail -n 5 | sed 's/^/# /'
+		echo "Bail out! $MODULE did not bind the device"
+		exit 1
+	fi
+}
 tap_done() {
 	[ "$FAILS" -eq 0 ]
 	exit $?
@@ -136,6 +149,12 @@ memtotal_grew_by() {
 }
 memtotal_is() { [ "$(memtotal_kb)" -eq "$1" ]; }
 blocks_are() { [ "$(count_blocks)" -eq "$1" ]; }
+# zone_free_kb ZONE: free memory of that zone (e.g. Movable) over all nodes, from
+# /proc/zoneinfo; 0 when no node has the zone populated.
+zone_free_kb() {
+	awk -v z="$1" '/^Node/ { cur = $4 } cur == z && $1 == "pages" && $2 == "free" { s += $3 }
+		END { print s * 4 }' /proc/zoneinfo
+}
 
 # driver_count: the plugged size our driver last logged ("plugged 0x... (requested 0x...)").
 driver_count() {

@@ -41,6 +41,10 @@ pub struct Case {
     pub boot_mem: u64,
     pub region: u64,
     pub requested_at_boot: u64,
+    /// The device's block size (`block-size=`), 0 for QEMU's default (2 MiB on x86-64, below
+    /// Linux's 128 MiB memory block: Sub Block Mode). A block of a memory block or more puts
+    /// both drivers in Big Block Mode.
+    pub block_size: u64,
     pub online: &'static str,
     /// The whole boot, from QEMU's start to its exit.
     pub timeout: Duration,
@@ -67,6 +71,7 @@ const fn case(name: &'static str, summary: &'static str) -> Case {
         boot_mem: GIB,
         region: 8 * GIB,
         requested_at_boot: 0,
+        block_size: 0,
         online: "online_movable",
         timeout: Duration::from_secs(300),
         allow_alloc_failure: false,
@@ -189,6 +194,40 @@ pub const CASES: &[Case] = &[
             "a crash with 1 GiB plugged: the capture kernel leaves the device alone, the dump has the memory",
         )
     },
+    // Big Block Mode: 1 GiB device blocks, 8 Linux memory blocks each. 2 GiB of boot memory
+    // for the 1.5 GiB pattern to migrate into; a region of 4 big blocks.
+    Case {
+        block_size: GIB,
+        boot_mem: 2 * GIB,
+        region: 4 * GIB,
+        ..case(
+            "bbm",
+            "Big Block Mode (1 GiB blocks): plug, idle unplug, unplug under a pattern, random steps",
+        )
+    },
+    // Big Block Mode in ZONE_NORMAL: tmpfs inodes and dentries pin big blocks; no boot
+    // memory is ZONE_NORMAL (2 GiB is all DMA32), so the kernel's allocations go to the
+    // plugged memory.
+    Case {
+        block_size: GIB,
+        boot_mem: 2 * GIB,
+        region: 4 * GIB,
+        online: "online_kernel",
+        ..case(
+            "bbm-kernel",
+            "Big Block Mode in ZONE_NORMAL: pinned big blocks stay, sizes agree, freed they go",
+        )
+    },
+    // memhp_default_state=offline: the drivers add about 1 GiB of offline memory and wait
+    // until it is onlined; the guest onlines it block by block.
+    Case {
+        region: 4 * GIB,
+        online: "offline",
+        ..case(
+            "offline-budget",
+            "hot-added memory stays offline until the guest onlines it: the driver waits, is woken, reaches 4 GiB",
+        )
+    },
 ];
 
 /// The case `make run` boots: a short scripted sequence of resizes.
@@ -218,6 +257,22 @@ mod tests {
         for c in CASES.iter().chain([&DEMO]) {
             let path = format!("{dir}/{}.sh", c.name);
             assert!(std::path::Path::new(&path).exists(), "missing {path}");
+        }
+    }
+
+    #[test]
+    fn regions_are_whole_device_blocks() {
+        // QEMU refuses a region or a requested size that is not a multiple of the block size,
+        // and a block size that is not a power of two.
+        for c in CASES.iter().chain([&DEMO]) {
+            let block = if c.block_size == 0 {
+                2 << 20
+            } else {
+                c.block_size
+            };
+            assert!(block.is_power_of_two(), "{}", c.name);
+            assert_eq!(c.region % block, 0, "{}", c.name);
+            assert_eq!(c.requested_at_boot % block, 0, "{}", c.name);
         }
     }
 

@@ -68,12 +68,24 @@ pub struct GuestConfig {
     pub region: u64,
     /// `requested-size` when the guest boots.
     pub requested_at_boot: u64,
+    /// The device's `block-size`, 0 for QEMU's default.
+    pub block_size: u64,
     /// `memhp_default_state`: how the kernel onlines hot-plugged memory.
     pub online: &'static str,
     pub smp: u32,
     /// Extra words for the kernel command line (the case, the driver).
     pub cmdline: Vec<String>,
     pub layout: Layout,
+}
+
+/// A size as QEMU's size options take it, in the largest unit that divides it (`1G`), so that
+/// the command line in a log reads as the case says.
+fn size_arg(bytes: u64) -> String {
+    match bytes {
+        b if b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b % MIB == 0 => format!("{}M", b / MIB),
+        b => b.to_string(),
+    }
 }
 
 /// `tcg` unless VMRS_ACCEL says otherwise (KVM hangs in the BIOS on the
@@ -141,6 +153,9 @@ impl GuestConfig {
             crate::qmp::BACKEND,
             self.requested_at_boot
         );
+        if self.block_size != 0 {
+            device.push_str(&format!(",block-size={}", size_arg(self.block_size)));
+        }
         // reserve=off: the host commits only what the guest touches.
         let mut backend = format!(
             "memory-backend-ram,id={},size={},reserve=off",
@@ -351,5 +366,41 @@ impl Drop for Guest {
         }
         let _ = self.child.wait();
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(block_size: u64) -> GuestConfig {
+        GuestConfig {
+            bzimage: PathBuf::from("bzImage"),
+            initramfs: PathBuf::from("initramfs"),
+            boot_mem: 1 << 30,
+            region: 4 << 30,
+            requested_at_boot: 0,
+            block_size,
+            online: "online_movable",
+            smp: 2,
+            cmdline: Vec::new(),
+            layout: Layout::Plain,
+        }
+    }
+
+    fn device_arg(config: &GuestConfig) -> String {
+        let args = config.memory_args(Path::new("/tmp/x"));
+        let at = args.iter().position(|a| a == "-device").expect("a -device");
+        args[at + 1].clone()
+    }
+
+    #[test]
+    fn the_device_gets_the_cases_block_size() {
+        assert!(device_arg(&config(1 << 30)).ends_with(",block-size=1G"));
+        assert!(device_arg(&config(4 * MIB)).ends_with(",block-size=4M"));
+        // 0: QEMU chooses, and the option is not given at all.
+        assert!(!device_arg(&config(0)).contains("block-size"));
+        assert_eq!(size_arg(3 << 30), "3G");
+        assert_eq!(size_arg(4097), "4097");
     }
 }

@@ -34,6 +34,8 @@ const KASAN_SHADOW_SCALE: u64 = 8;
 /// The memory map takes a 64-byte `struct page` per 4 KiB page.
 const MEMMAP_SCALE: u64 = 64;
 const BOOT_MEM_ALIGN: u64 = 128 << 20;
+/// Linux's memory block on x86-64 guests of this size: what a driver adds at a time.
+const MEMORY_BLOCK: u64 = 128 << 20;
 
 impl Kernel {
     pub fn parse(s: &str) -> Option<Self> {
@@ -64,14 +66,17 @@ impl Kernel {
     /// memory that is already online (the boot memory), as is the memory map of the new
     /// memory (1/64) unless it lives on the memory itself. A case that plugs its whole region
     /// would otherwise run its boot memory dry, so a debug guest gets the case's boot memory
-    /// plus region/8 plus region/64, rounded up to 128 MiB (an 8 GiB region: 1 GiB + 128 MiB
-    /// more).
+    /// plus 1/8 and 1/64 of what the drivers can add, rounded up to 128 MiB (an 8 GiB region:
+    /// 1 GiB + 128 MiB more). The drivers add whole memory blocks (128 MiB), and in Big Block
+    /// Mode whole device blocks: the region rounded up to the larger of the two.
     pub fn boot_mem(self, case: &Case) -> u64 {
         match self {
             Kernel::Normal => case.boot_mem,
             Kernel::Debug => {
-                let mem =
-                    case.boot_mem + case.region / KASAN_SHADOW_SCALE + case.region / MEMMAP_SCALE;
+                let added = case
+                    .region
+                    .next_multiple_of(MEMORY_BLOCK.max(case.block_size));
+                let mem = case.boot_mem + added / KASAN_SHADOW_SCALE + added / MEMMAP_SCALE;
                 mem.div_ceil(BOOT_MEM_ALIGN) * BOOT_MEM_ALIGN
             }
         }
@@ -133,6 +138,7 @@ pub fn boot(
         boot_mem: env.kernel.boot_mem(case),
         region: case.region,
         requested_at_boot: case.requested_at_boot,
+        block_size: case.block_size,
         online: case.online,
         smp: env.smp,
         cmdline,
@@ -256,6 +262,20 @@ mod tests {
         };
         // 1 GiB + 384 MiB + 48 MiB = 1456 MiB, rounded up to 1536 MiB.
         assert_eq!(Kernel::Debug.boot_mem(&odd), 1536 << 20);
+        // A region that ends inside a memory block: the driver adds the whole block.
+        let ragged = Case {
+            region: 8 * GIB - (64 << 20),
+            ..case.clone()
+        };
+        assert_eq!(Kernel::Debug.boot_mem(&ragged), 2 * GIB + (128 << 20));
+        // Big Block Mode with 1 GiB blocks: a 2.5 GiB region (not a valid device, but the
+        // rounding shows) adds up to 3 GiB: 1 GiB + 384 MiB + 48 MiB -> 1536 MiB.
+        let big = Case {
+            region: 5 * GIB / 2,
+            block_size: GIB,
+            ..case.clone()
+        };
+        assert_eq!(Kernel::Debug.boot_mem(&big), 1536 << 20);
     }
 
     #[test]
