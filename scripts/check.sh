@@ -54,9 +54,12 @@ fmt_conf=$KBUILD/source/.rustfmt.toml
 if [ ! -x "$KRUSTFMT" ]; then
 	say "rustfmt: $KRUSTFMT not found (Debian package rustfmt-web; KRUSTFMT= another)"
 	failed=$((failed + 1))
-elif "$KRUSTFMT" --check --edition 2021 --config-path "$fmt_conf" \
-	"$TOP"/rust/*.rs "$TOP"/rust/core/*.rs "$TOP"/tests/runner/src/*.rs \
-	"$TOP"/tests/kmod/*.rs >"$RESULTS/rustfmt.log" 2>&1; then
+# Every Rust source below those directories (the driver's and the runner's sit in
+# subdirectories), not what cargo builds into a target/.
+elif mapfile -t rs_files < <(find "$TOP/rust" "$TOP/tests/runner/src" "$TOP/tests/kmod" \
+	-name '*.rs' -not -path '*/target/*' | sort) && [ ${#rs_files[@]} -gt 0 ] &&
+	"$KRUSTFMT" --check --edition 2021 --config-path "$fmt_conf" "${rs_files[@]}" \
+		>"$RESULTS/rustfmt.log" 2>&1; then
 	say "rustfmt: clean"
 	passed=$((passed + 1))
 else
@@ -120,7 +123,7 @@ vm_suite() {
 # The debug kernel's guests are about 10x slower, and its build takes 20 minutes: `make check`
 # runs on it the cases of a lifecycle path, a timer, a notifier or a lock the series takes
 # (DEBUG_CASES); `make check-debug` (VMRS_DEBUG_ALL=1) runs every case on it. CASES= overrides.
-DEBUG_CASES="load-unload device-busy suspend pci-hotplug numa kdump kunit"
+DEBUG_CASES="load-unload device-busy suspend pci-hotplug numa kdump kunit bbm bbm-kernel offline-budget"
 SUMMARIES=()
 # A user's KDIR= tree is one kernel: the normal one unless VMRS_KERNELS says debug.
 if [ -n "${KDIR:-}" ]; then

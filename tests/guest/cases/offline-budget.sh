@@ -25,7 +25,7 @@ bs=$(block_size)
 resize $TARGET 15
 short=$DEV_SIZE
 offline=$(count_blocks_in_state offline)
-diag "after 15 s: device size $((short / MIB)) MiB, $offline memory blocks offline"
+diag "after $(scale 15) s: device size $((short / MIB)) MiB, $offline memory blocks offline"
 stopped() { [ "$short" -gt 0 ] && [ "$short" -lt $TARGET ] && [ "$offline" -eq $(($(count_blocks) - base_blocks)) ]; }
 check "the driver stops short of 4 GiB with its memory offline" stopped
 
