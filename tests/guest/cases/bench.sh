@@ -5,11 +5,28 @@
 # half of it, an unplug to 0 with a 60 s deadline. Each measurement is one
 # "# bench key=value..." line for the host; the TAP points check that the
 # measurements happened and that no data was lost.
+# vmrs.args=bbm:BLOCK_MIB:SIZES: a guest whose device has BLOCK_MIB MiB blocks (Big Block
+# Mode): its first steps are one device block, there is no pressure test, and its lines say
+# mode=bbm (mode=sbm otherwise).
 . /tests/lib.sh
+MODE=sbm
+UNIT=
+case $ARGS in
+bbm:*)
+	MODE=bbm
+	rest=${ARGS#bbm:}
+	UNIT=$((${rest%%:*} * MIB))
+	ARGS=${rest#*:}
+	;;
+esac
 SIZES=$(echo "$ARGS" | tr ',' ' ')
 n=0
 for s in $SIZES; do n=$((n + 1)); done
-tap_plan $((5 + 2 * n + 2))
+if [ $MODE = bbm ]; then
+	tap_plan $((4 + 2 * n))
+else
+	tap_plan $((5 + 2 * n + 2))
+fi
 PRESSURE=$((4 * GIB))
 DEADLINE=60
 zone=$(sed -n 's/.*memhp_default_state=\([a-z_]*\).*/\1/p' /proc/cmdline)
@@ -32,7 +49,7 @@ measure() {
 	wait_for 120 all_blocks_online || return 1
 	blocks_ms=$((($(uptime_cs) - t0) * 10))
 	cpu_ms=$((($(cpu_ticks) - c0) * TICK_MS))
-	echo "# bench op=$1 zone=$zone size=$3 device_ms=$RESIZE_MS memtotal_ms=$settle_ms blocks_ms=$blocks_ms cpu_ms=$cpu_ms $(requests_since $4 $5)"
+	echo "# bench op=$1 zone=$zone mode=$MODE size=$3 device_ms=$RESIZE_MS memtotal_ms=$settle_ms blocks_ms=$blocks_ms cpu_ms=$cpu_ms $(requests_since $4 $5)"
 }
 
 # requests_since PLUG UNPLUG: the requests sent since that count; nothing
@@ -50,12 +67,15 @@ base_blocks=$(count_blocks)
 # The first plug and unplug after loading also pay for QEMU translating the
 # hotplug paths of the kernel and the module (up to 3x the time of the same
 # step repeated): measured apart, so that they do not weigh on the first size.
-check "first plug of one memory block" measure first-plug "$(block_size)" "$(block_size)"
-check "first unplug of one memory block" measure first-unplug 0 "$(block_size)"
+# The smallest step each mode can take: a memory block, or a device block in Big Block Mode.
+UNIT=${UNIT:-$(block_size)}
+check "first plug of $((UNIT / MIB)) MiB" measure first-plug "$UNIT" "$UNIT"
+check "first unplug of $((UNIT / MIB)) MiB" measure first-unplug 0 "$UNIT"
 for mib in $SIZES; do
 	check "plug $mib MiB" measure plug $((mib * MIB)) $((mib * MIB))
 	check "unplug $mib MiB" measure unplug 0 $((mib * MIB))
 done
+[ $MODE = bbm ] && tap_done
 
 check "plug $((PRESSURE / MIB)) MiB for the pressure test" resize $PRESSURE 300
 /bin/memhog $((PRESSURE / MIB / 2)) /tmp/hog.ready &
@@ -65,7 +85,7 @@ r0=$(requests)
 c0=$(cpu_ticks)
 resize 0 $DEADLINE
 cpu_ms=$((($(cpu_ticks) - c0) * TICK_MS))
-echo "# bench op=pressure zone=$zone size=$PRESSURE device_ms=$RESIZE_MS unplugged=$((PRESSURE - DEV_SIZE)) cpu_ms=$cpu_ms $(requests_since $r0)"
+echo "# bench op=pressure zone=$zone mode=$MODE size=$PRESSURE device_ms=$RESIZE_MS unplugged=$((PRESSURE - DEV_SIZE)) cpu_ms=$cpu_ms $(requests_since $r0)"
 kill -USR1 $hog
 wait $hog
 check "the pattern is intact" [ $? -eq 0 ]

@@ -9,24 +9,16 @@
 //! ```
 
 mod bench;
-mod bench_report;
-mod cases;
-mod channel;
-mod logscan;
-mod permutation;
-mod plot;
-mod qemu;
-mod qmp;
-mod report;
-mod suite;
-mod tap;
+mod check;
+mod harness;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use cases::{Case, Driver};
-use suite::{Env, Kernel, Outcome};
-use tap::Line;
+use check::cases::{self, Case, Driver};
+use check::report;
+use check::suite::{self, Env, Kernel, Outcome};
+use harness::tap::Line;
 
 struct Args {
     command: String,
@@ -279,25 +271,26 @@ fn bench(args: &Args) -> bool {
         plan.sizes_gib.clone_from(sizes);
     }
     println!(
-        "bench: {} runs per driver in the order C, rust, rust, C, ...; sizes {:?} GiB; logs in {}",
+        "bench: {} runs per driver in the order C, rust, rust, C, ...; sizes {:?} GiB, in Big Block Mode {:?} GiB; logs in {}",
         plan.runs,
         plan.sizes_gib,
+        plan.bbm_sizes_gib,
         args.env.logdir.display()
     );
     let (samples, failures) = bench::collect(&plan, &args.env, |line| println!("  {line}"));
     let size = |p: &PathBuf| (bench::file_size(p), bench::loaded_size(p));
     let ko = (size(&args.ko.0), size(&args.ko.1));
-    let figures = bench_report::figures(&samples, &plan.sizes_gib, ko);
-    let table = bench_report::markdown(&figures, plan.runs);
+    let figures = bench::report::figures(&samples, &plan.sizes_gib, &plan.bbm_sizes_gib, ko);
+    let table = bench::report::markdown(&figures, plan.runs);
     let dir = &args.env.logdir;
-    let json = bench_report::to_json(&samples, &figures, plan.runs);
+    let json = bench::report::to_json(&samples, &figures, plan.runs);
     let written = std::fs::write(dir.join("bench.md"), &table)
         .and_then(|()| std::fs::write(dir.join("bench.json"), json.to_string()));
     if let Err(e) = written {
         eprintln!("vmrs-runner: cannot write the results: {e}");
         return false;
     }
-    if let Err(e) = plot::draw(&dir.join("bench.svg"), &samples, &plan.sizes_gib) {
+    if let Err(e) = bench::plot::draw(&dir.join("bench.svg"), &samples, &plan.sizes_gib) {
         eprintln!("vmrs-runner: cannot draw the plot: {e}");
         return false;
     }
@@ -345,7 +338,7 @@ mod tests {
     use super::*;
 
     fn outcome(problem: &str, console: &[&str]) -> Outcome {
-        let mut tap = tap::TapRun::default();
+        let mut tap = harness::tap::TapRun::default();
         for line in console {
             tap.feed(line);
         }

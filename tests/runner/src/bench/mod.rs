@@ -2,11 +2,15 @@
 //! (C, rust, rust, C, C, rust, ...), each guest measuring plug and unplug times, guest CPU time and
 //! unplug success under pressure (`tests/guest/cases/bench.sh`).
 
+pub mod permutation;
+pub mod plot;
+pub mod report;
+
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cases::{self, Case, Driver, GIB};
-use crate::suite::{self, Env};
+use crate::check::cases::{self, Case, Driver, GIB};
+use crate::check::suite::{self, Env};
 
 /// One measurement a guest reported on a `# bench key=value...` line.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +21,9 @@ pub struct Sample {
     pub op: String,
     /// `memhp_default_state` of the guest: `online_movable` or `online_kernel`.
     pub zone: String,
+    /// How the driver works the device: `sbm` (Sub Block Mode, the default 2 MiB device
+    /// block) or `bbm` (Big Block Mode, a device block of a memory block or more).
+    pub mode: String,
     /// The size plugged or unplugged (for `pressure`: the size plugged before).
     pub size: u64,
     /// From the QMP resize to the device's `size` reaching `requested-size` (or the deadline).
@@ -42,6 +49,7 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
         run,
         op: String::new(),
         zone: String::new(),
+        mode: SBM.to_string(),
         size: 0,
         device_ms: f64::NAN,
         memtotal_ms: None,
@@ -55,6 +63,7 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
         match key {
             "op" => s.op = value.to_string(),
             "zone" => s.zone = value.to_string(),
+            "mode" => s.mode = value.to_string(),
             "size" => s.size = value.parse().ok()?,
             "device_ms" => s.device_ms = value.parse().ok()?,
             "memtotal_ms" => s.memtotal_ms = Some(value.parse().ok()?),
@@ -71,25 +80,48 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
     (!s.op.is_empty() && s.device_ms.is_finite() && s.cpu_ms.is_finite()).then_some(s)
 }
 
+/// The `mode` of Sub Block Mode samples (and of lines that name none).
+pub const SBM: &str = "sbm";
+/// The `mode` of Big Block Mode samples.
+pub const BBM: &str = "bbm";
+/// The device block of the Big Block Mode guest: 8 Linux memory blocks.
+pub const BBM_BLOCK: u64 = GIB;
+
 /// What one bench run boots: plug/unplug sizes in ZONE_MOVABLE, then the pressure test in
-/// both zones.
+/// both zones (Sub Block Mode, QEMU's 2 MiB device block), and plug/unplug sizes with a
+/// [`BBM_BLOCK`] device (Big Block Mode).
 pub struct Plan {
     pub runs: usize,
     pub sizes_gib: Vec<u64>,
+    pub bbm_sizes_gib: Vec<u64>,
+}
+
+/// One guest of a run.
+pub struct Guest {
+    pub case: Case,
+    /// Its `vmrs.args=` word.
+    pub args: String,
+    /// What tells its logs and progress lines from the other guests'.
+    pub tag: &'static str,
 }
 
 impl Plan {
     /// 1, 4 and 8 GiB, and 16 GiB when the host has the memory for it (the device's backend
-    /// uses `reserve=off`, so only what the guest touches is committed).
+    /// uses `reserve=off`, so only what the guest touches is committed); 4 and 8 GiB in Big
+    /// Block Mode.
     pub fn new(runs: usize, host_mem: u64) -> Self {
         let mut sizes_gib = vec![1, 4, 8];
         if host_mem >= 20 * GIB {
             sizes_gib.push(16);
         }
-        Self { runs, sizes_gib }
+        Self {
+            runs,
+            sizes_gib,
+            bbm_sizes_gib: vec![4, 8],
+        }
     }
 
-    fn guests(&self) -> [(Case, String); 2] {
+    pub fn guests(&self) -> Vec<Guest> {
         let base = cases::DEMO;
         let largest = self.sizes_gib.iter().copied().max().unwrap_or(4).max(4);
         let movable = Case {
@@ -107,15 +139,46 @@ impl Plan {
             online: "online_kernel",
             ..movable.clone()
         };
-        let sizes: Vec<String> = self
-            .sizes_gib
-            .iter()
-            .map(|g| (g * 1024).to_string())
-            .collect();
-        [
-            (movable, format!("vmrs.args={}", sizes.join(","))),
-            (kernel, "vmrs.args=".to_string()),
-        ]
+        let bbm_largest = self.bbm_sizes_gib.iter().copied().max().unwrap_or(1);
+        let bbm = Case {
+            summary: "plug and unplug times in Big Block Mode (online_movable)",
+            region: (bbm_largest * GIB).next_multiple_of(BBM_BLOCK),
+            block_size: BBM_BLOCK,
+            ..movable.clone()
+        };
+        let mib = |sizes: &[u64]| {
+            sizes
+                .iter()
+                .map(|g| (g * 1024).to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        // bench.sh reads "bbm:BLOCK_MIB:SIZES" as Big Block Mode with that device block.
+        let bbm_args = format!(
+            "vmrs.args={BBM}:{}:{}",
+            BBM_BLOCK >> 20,
+            mib(&self.bbm_sizes_gib)
+        );
+        let mut guests = vec![
+            Guest {
+                case: movable,
+                args: format!("vmrs.args={}", mib(&self.sizes_gib)),
+                tag: "online_movable",
+            },
+            Guest {
+                case: kernel,
+                args: "vmrs.args=".to_string(),
+                tag: "online_kernel",
+            },
+        ];
+        if !self.bbm_sizes_gib.is_empty() {
+            guests.push(Guest {
+                case: bbm,
+                args: bbm_args,
+                tag: "bbm",
+            });
+        }
+        guests
     }
 }
 
@@ -136,10 +199,10 @@ pub fn collect(plan: &Plan, env: &Env, mut progress: impl FnMut(&str)) -> (Vec<S
     let mut failures = 0;
     for run in 1..=plan.runs {
         for driver in order(run) {
-            for (case, args) in plan.guests() {
-                // A log directory per run and zone, so that no console log overwrites another.
+            for Guest { case, args, tag } in plan.guests() {
+                // A log directory per run and guest, so that no console log overwrites another.
                 let mut env = env.clone();
-                env.logdir = env.logdir.join(format!("run{run}-{}", case.online));
+                env.logdir = env.logdir.join(format!("run{run}-{tag}"));
                 if let Err(e) = std::fs::create_dir_all(&env.logdir) {
                     progress(&format!("cannot create {}: {e}", env.logdir.display()));
                     failures += 1;
@@ -166,7 +229,7 @@ pub fn collect(plan: &Plan, env: &Env, mut progress: impl FnMut(&str)) -> (Vec<S
                     "run {run}/{} {} {}: {status} ({:.0} s)",
                     plan.runs,
                     driver.name(),
-                    case.online,
+                    tag,
                     outcome.elapsed.as_secs_f64()
                 ));
             }
@@ -275,6 +338,36 @@ mod tests {
         let firsts: Vec<Driver> = (1..=4).map(|r| order(r)[0]).collect();
         assert_eq!(firsts, [Driver::C, Driver::Rust, Driver::C, Driver::Rust]);
         assert_ne!(order(1)[0], order(1)[1]);
+    }
+
+    #[test]
+    fn big_block_mode_guest() {
+        let plan = Plan::new(5, 16 * GIB);
+        let guests = plan.guests();
+        let tags: Vec<&str> = guests.iter().map(|g| g.tag).collect();
+        assert_eq!(tags, ["online_movable", "online_kernel", "bbm"]);
+        let bbm = &guests[2];
+        assert_eq!(bbm.case.block_size, GIB);
+        assert_eq!(bbm.case.online, "online_movable");
+        // Room for the largest size, in whole device blocks.
+        assert_eq!(bbm.case.region, 8 * GIB);
+        assert_eq!(bbm.args, "vmrs.args=bbm:1024:4096,8192");
+        // The Sub Block Mode guests keep QEMU's default block.
+        assert!(guests[..2].iter().all(|g| g.case.block_size == 0));
+        let s = parse_sample(
+            "# bench op=plug zone=online_movable mode=bbm size=4294967296 device_ms=1 cpu_ms=1",
+            Driver::C,
+            1,
+        )
+        .expect("a sample");
+        assert_eq!(s.mode, BBM);
+        let old = parse_sample("# bench op=plug size=1 device_ms=1 cpu_ms=1", Driver::C, 1);
+        assert_eq!(old.expect("a sample").mode, SBM);
+        let none = Plan {
+            bbm_sizes_gib: Vec::new(),
+            ..Plan::new(1, 0)
+        };
+        assert_eq!(none.guests().len(), 2);
     }
 
     #[test]

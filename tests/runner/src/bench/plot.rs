@@ -1,12 +1,13 @@
-//! The bench plot: device time against size, plug and unplug, for both drivers (SVG).
+//! The bench plot: device time against size, plug and unplug, for both drivers (SVG), in Sub
+//! Block Mode (the Big Block Mode rows are in the table only).
 
 use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::bench::Sample;
-use crate::bench_report::summary;
-use crate::cases::{Driver, GIB};
+use crate::bench::report::summary;
+use crate::bench::{Sample, SBM};
+use crate::check::cases::{Driver, GIB};
 
 /// Median device time per size for `driver` and `op`, as (GiB, ms) points.
 fn series(samples: &[Sample], driver: Driver, op: &str, sizes_gib: &[u64]) -> Vec<(f64, f64)> {
@@ -15,7 +16,7 @@ fn series(samples: &[Sample], driver: Driver, op: &str, sizes_gib: &[u64]) -> Ve
         .filter_map(|&g| {
             let v: Vec<f64> = samples
                 .iter()
-                .filter(|s| s.driver == driver && s.op == op && s.size == g * GIB)
+                .filter(|s| s.driver == driver && s.op == op && s.mode == SBM && s.size == g * GIB)
                 .map(|s| s.device_ms)
                 .collect();
             summary(&v).map(|(m, _, _)| (g as f64, m))

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::bench::Sample;
-use crate::cases::{Driver, GIB};
+use crate::bench::{Sample, BBM, BBM_BLOCK, SBM};
+use crate::check::cases::{Driver, GIB};
 
 /// One figure measured for both drivers.
 #[derive(Debug, Clone)]
@@ -42,9 +42,9 @@ impl Figure {
     }
 
     /// How likely measurements this far apart are when the driver makes no difference (see
-    /// [`crate::permutation`]).
+    /// [`crate::bench::permutation`]).
     pub fn p(&self) -> Option<f64> {
-        crate::permutation::rank_sum_p(&self.c, &self.rust)
+        crate::bench::permutation::rank_sum_p(&self.c, &self.rust)
     }
 
     /// Whether ours is worse than C by more than `tolerance` (0.05: 5%).
@@ -111,27 +111,46 @@ fn step_figures(
     ]
 }
 
-/// Every figure of the run, in table order.
-pub fn figures(samples: &[Sample], sizes_gib: &[u64], ko: KoSizes) -> Vec<Figure> {
+/// Every figure of the run, in table order: Sub Block Mode's plug and unplug rows, then Big
+/// Block Mode's, each labelled with its mode, then the pressure tests and the module sizes.
+pub fn figures(
+    samples: &[Sample],
+    sizes_gib: &[u64],
+    bbm_sizes_gib: &[u64],
+    ko: KoSizes,
+) -> Vec<Figure> {
     let mut out = Vec::new();
-    // One memory block, right after loading: it pays for QEMU translating the code it runs.
-    // Both guests take these steps (the online_kernel one as a warm-up for its pressure
-    // test); the figure is the online_movable guest's, like the sizes below.
-    for (op, verb) in [("first-plug", "plug"), ("first-unplug", "unplug")] {
-        let this = move |s: &Sample| s.op == op && s.zone == "online_movable";
-        if let Some(first) = samples.iter().find(|s| this(s)) {
-            let label = format!("first {verb} after loading, {} MiB", first.size >> 20);
-            out.extend(step_figures(samples, &label, this));
+    let bbm_label = format!("BBM, {} GiB blocks", BBM_BLOCK / GIB);
+    for (mode, sizes, label) in [
+        (SBM, sizes_gib, "SBM".to_string()),
+        (BBM, bbm_sizes_gib, bbm_label),
+    ] {
+        // The first step right after loading pays for QEMU translating the code it runs. Both
+        // SBM guests take these steps (the online_kernel one as a warm-up for its pressure
+        // test); the figure is the online_movable guest's, like the sizes below.
+        for (op, verb) in [("first-plug", "plug"), ("first-unplug", "unplug")] {
+            let this = move |s: &Sample| s.op == op && s.mode == mode && s.zone == "online_movable";
+            if let Some(first) = samples.iter().find(|s| this(s)) {
+                let name = format!(
+                    "first {verb} after loading, {} MiB ({label})",
+                    first.size >> 20
+                );
+                out.extend(step_figures(samples, &name, this));
+            }
         }
-    }
-    for op in ["plug", "unplug"] {
-        for &g in sizes_gib {
-            let this = move |s: &Sample| s.op == op && s.size == g * GIB;
-            out.extend(step_figures(samples, &format!("{op} {g} GiB"), this));
+        for op in ["plug", "unplug"] {
+            for &g in sizes {
+                let this = move |s: &Sample| s.op == op && s.mode == mode && s.size == g * GIB;
+                out.extend(step_figures(
+                    samples,
+                    &format!("{op} {g} GiB ({label})"),
+                    this,
+                ));
+            }
         }
     }
     for zone in ["online_movable", "online_kernel"] {
-        let this = move |s: &Sample| s.op == "pressure" && s.zone == zone;
+        let this = move |s: &Sample| s.op == "pressure" && s.mode == SBM && s.zone == zone;
         let label = format!("unplug 4 GiB under pressure ({zone})");
         out.push(figure(
             samples,
@@ -218,7 +237,7 @@ pub fn markdown(figures: &[Figure], runs: usize) -> String {
          this much if the driver made no difference (Wilcoxon rank-sum test, exact by \
          permutation); p ≥ 0.05 means the run-to-run spread alone makes such \
          a gap often, either way. With {runs} runs each no p is below {:.3}.\n",
-        crate::permutation::smallest_p(runs, runs)
+        crate::bench::permutation::smallest_p(runs, runs)
     ));
     s
 }
@@ -229,7 +248,7 @@ pub fn to_json(samples: &[Sample], figures: &[Figure], runs: usize) -> Value {
         .iter()
         .map(|s| {
             json!({
-                "driver": s.driver.name(), "run": s.run, "op": s.op, "zone": s.zone,
+                "driver": s.driver.name(), "run": s.run, "op": s.op, "zone": s.zone, "mode": s.mode,
                 "size": s.size, "device_ms": s.device_ms, "memtotal_ms": s.memtotal_ms,
                 "blocks_ms": s.blocks_ms,
                 "cpu_ms": s.cpu_ms, "unplugged": s.unplugged, "requests": s.requests,
@@ -305,12 +324,43 @@ mod tests {
             .filter_map(|&(zone, ms)| crate::bench::parse_sample(&line(zone, ms), Driver::C, 1))
             .collect();
         assert_eq!(samples.len(), 2);
-        let figures = figures(&samples, &[], ((0, 0), (0, 0)));
+        let figures = figures(&samples, &[], &[], ((0, 0), (0, 0)));
         let device = figures
             .iter()
-            .find(|f| f.name == "first plug after loading, 128 MiB: device")
+            .find(|f| f.name == "first plug after loading, 128 MiB (SBM): device")
             .expect("the first plug's device figure");
         assert_eq!(device.c, [10.0]);
+    }
+
+    #[test]
+    fn big_block_samples_have_rows_of_their_own() {
+        let line = |mode: &str, ms: u32| {
+            format!(
+                "# bench op=plug zone=online_movable mode={mode} size=4294967296 device_ms={ms} \
+                 memtotal_ms=1 blocks_ms=1 cpu_ms=1"
+            )
+        };
+        let samples: Vec<Sample> = [("sbm", 10), ("bbm", 99), ("bbm", 101)]
+            .iter()
+            .filter_map(|&(mode, ms)| crate::bench::parse_sample(&line(mode, ms), Driver::C, 1))
+            .collect();
+        let figures = figures(&samples, &[4], &[4], ((0, 0), (0, 0)));
+        let device = |name: &str| {
+            figures
+                .iter()
+                .find(|f| f.name == name)
+                .unwrap_or_else(|| panic!("no figure {name}"))
+                .c
+                .clone()
+        };
+        assert_eq!(device("plug 4 GiB (SBM): device"), [10.0]);
+        assert_eq!(
+            device("plug 4 GiB (BBM, 1 GiB blocks): device"),
+            [99.0, 101.0]
+        );
+        // No unplug samples: the rows are there, empty, in the same shape.
+        assert!(device("unplug 4 GiB (BBM, 1 GiB blocks): device").is_empty());
+        assert_eq!(figures.len(), 2 * 2 * 5 + 2 * 4 + 2);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-pub use crate::qemu::Layout;
+pub use crate::harness::qemu::Layout;
 
 pub const GIB: u64 = 1 << 30;
 
@@ -60,7 +60,7 @@ pub struct Case {
     /// The guest crashes its first kernel on purpose, into a crash kernel: the panic and its
     /// call trace after `/init`'s `vmrs: crashing on purpose` and before the next kernel's
     /// banner are not kernel reports that fail the case (see
-    /// [`crate::logscan::without_deliberate_crash`]).
+    /// [`crate::harness::logscan::without_deliberate_crash`]).
     pub crashes_on_purpose: bool,
 }
 

@@ -1,6 +1,6 @@
 //! The readable report `make run` prints: one row per resize step.
 
-use crate::suite::Outcome;
+use crate::check::suite::Outcome;
 
 const MIB: u64 = 1 << 20;
 

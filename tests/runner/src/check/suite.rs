@@ -6,12 +6,12 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cases::{Case, Driver};
-use crate::channel::{self, HostSide, ResizeRecord};
-use crate::logscan::{self, Finding, Kind};
-use crate::qemu::{Guest, GuestConfig, Layout};
-use crate::qmp::Monitor;
-use crate::tap::{Line, TapRun};
+use crate::check::cases::{Case, Driver};
+use crate::harness::channel::{self, HostSide, ResizeRecord};
+use crate::harness::logscan::{self, Finding, Kind};
+use crate::harness::qemu::{Guest, GuestConfig, Layout};
+use crate::harness::qmp::Monitor;
+use crate::harness::tap::{Line, TapRun};
 
 /// The kernel the guests boot: `config/kernel.fragment` alone, or with
 /// `config/debug.fragment` (KASAN, lockdep and friends) on top.
@@ -248,11 +248,11 @@ pub fn boot(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cases::GIB;
+    use crate::check::cases::GIB;
 
     #[test]
     fn debug_guests_get_room_for_kasan_shadow_and_memmap() {
-        let case = crate::cases::find("plug").unwrap();
+        let case = crate::check::cases::find("plug").unwrap();
         assert_eq!(Kernel::Normal.boot_mem(case), case.boot_mem);
         // 1 GiB + 8 GiB / 8 + 8 GiB / 64 = 2 GiB + 128 MiB, already a multiple of 128 MiB.
         assert_eq!(Kernel::Debug.boot_mem(case), 2 * GIB + (128 << 20));

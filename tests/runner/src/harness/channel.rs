@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::qmp::Monitor;
+use crate::harness::qmp::Monitor;
 
 /// How long a resize waits for the device by default.
 pub const DEFAULT_RESIZE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -129,7 +129,7 @@ pub fn count_requests(trace: &str) -> [u64; 3] {
         // The log backend may put "PID@TIME:" before the event name.
         let event = line.split_whitespace().next().unwrap_or("");
         let event = event.rsplit(':').next().unwrap_or(event);
-        if let Some(i) = crate::qemu::REQUEST_TRACE_EVENTS
+        if let Some(i) = crate::harness::qemu::REQUEST_TRACE_EVENTS
             .iter()
             .position(|e| *e == event)
         {

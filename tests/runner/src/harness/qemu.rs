@@ -149,8 +149,8 @@ impl GuestConfig {
         ];
         let mut device = format!(
             "virtio-mem-pci,id={},memdev={},requested-size={}",
-            crate::qmp::DEVICE,
-            crate::qmp::BACKEND,
+            crate::harness::qmp::DEVICE,
+            crate::harness::qmp::BACKEND,
             self.requested_at_boot
         );
         if self.block_size != 0 {
@@ -159,7 +159,7 @@ impl GuestConfig {
         // reserve=off: the host commits only what the guest touches.
         let mut backend = format!(
             "memory-backend-ram,id={},size={},reserve=off",
-            crate::qmp::BACKEND,
+            crate::harness::qmp::BACKEND,
             self.region
         );
         match self.layout {
@@ -184,7 +184,7 @@ impl GuestConfig {
             Layout::TightBackend => {
                 backend = format!(
                     "memory-backend-file,id={},mem-path={},size={},share=on,prealloc=off",
-                    crate::qmp::BACKEND,
+                    crate::harness::qmp::BACKEND,
                     dir.join(BACKEND_DIR).join("vmem").display(),
                     self.region
                 );
@@ -313,7 +313,8 @@ impl Guest {
         thread::spawn(move || {
             for raw in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
                 let raw = String::from_utf8_lossy(&raw);
-                for line in crate::logscan::split_console_line(raw.trim_end_matches('\r')) {
+                for line in crate::harness::logscan::split_console_line(raw.trim_end_matches('\r'))
+                {
                     let _ = writeln!(file, "{line}");
                     if tx.send(line.to_string()).is_err() {
                         return;
