@@ -123,7 +123,7 @@ vm_suite() {
 # The debug kernel's guests are about 10x slower, and its build takes 20 minutes: `make check`
 # runs on it the cases of a lifecycle path, a timer, a notifier or a lock the series takes
 # (DEBUG_CASES); `make check-debug` (VMRS_DEBUG_ALL=1) runs every case on it. CASES= overrides.
-DEBUG_CASES="load-unload device-busy suspend pci-hotplug numa kdump kunit bbm bbm-kernel offline-budget"
+DEBUG_CASES="load-unload device-busy suspend pci-hotplug numa kdump kunit bbm offline-budget"
 SUMMARIES=()
 # A user's KDIR= tree is one kernel: the normal one unless VMRS_KERNELS says debug.
 if [ -n "${KDIR:-}" ]; then
