@@ -110,6 +110,23 @@ pub const CASES: &[Case] = &[
             "20 resizes to random sizes (seeded); device, MemTotal and driver agree",
         )
     },
+    case(
+        "manual-offline",
+        "a block offlined by hand goes first on unplug; one offlined and onlined again stays the driver's",
+    ),
+    case(
+        "unbind-rebind",
+        "unbind and bind through sysfs, idle and in the middle of a plug: nothing lost, the refusal says why",
+    ),
+    // 2 GiB of boot memory, so that the pattern fits when the storm asks for 0.
+    Case {
+        boot_mem: 2 * GIB,
+        timeout: Duration::from_secs(600),
+        ..case(
+            "config-storm",
+            "200 resizes 20-100 ms apart (seeded) over a 512 MiB pattern; sizes agree, pattern intact",
+        )
+    },
     // 2 GiB of boot memory, so that what can be unplugged has somewhere to go.
     Case {
         boot_mem: 2 * GIB,

@@ -30,6 +30,10 @@
 //!                               (adds the virtio-mem device to a guest that booted without one)
 //! free-backend              ->  ok | error TEXT
 //!                               (deletes the filler file that keeps the device's backend short)
+//! storm SEED COUNT MAX BLOCK ->  ok LAST PEAK MS | error TEXT
+//!                               (COUNT resizes to random multiples of BLOCK up to MAX, 20 to
+//!                               100 ms apart, from SEED, without waiting for the device;
+//!                               LAST: the final requested size; PEAK: the largest size seen)
 //! ```
 
 use std::io::{self, BufRead, BufReader, Write};
@@ -68,6 +72,44 @@ pub enum Request {
     Hotplug { region: u64 },
     /// Let the device's backend grow to its full size.
     FreeBackend,
+    /// Resize many times in quick succession, without waiting for the device.
+    Storm(Storm),
+}
+
+/// A storm of resizes: the host, not the guest, paces it, so that the gaps between two
+/// requests are the host's milliseconds whatever the guest's speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Storm {
+    pub seed: u64,
+    pub count: u64,
+    pub max: u64,
+    pub block: u64,
+}
+
+/// The shortest and longest gap between two requests of a storm.
+const STORM_GAP_MS: (u64, u64) = (20, 100);
+
+impl Storm {
+    /// The requested sizes and the gap before each, from the seed (splitmix64).
+    pub fn steps(&self) -> Vec<(u64, Duration)> {
+        let mut state = self.seed;
+        let mut next = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let units = self.max / self.block + 1;
+        let (lo, hi) = STORM_GAP_MS;
+        (0..self.count)
+            .map(|_| {
+                let size = next() % units * self.block;
+                let gap = Duration::from_millis(lo + next() % (hi - lo + 1));
+                (size, gap)
+            })
+            .collect()
+    }
 }
 
 /// Parses one request line; the error text is sent back to the guest.
@@ -105,6 +147,23 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
             region: number(words.next(), "region size")?,
         },
         "free-backend" => Request::FreeBackend,
+        "storm" => {
+            let seed = number(words.next(), "seed")?;
+            let count = number(words.next(), "count")?;
+            let max = number(words.next(), "maximum")?;
+            let block = number(words.next(), "block")?;
+            if count == 0 || block == 0 || max < block {
+                return Err(format!(
+                    "storm: need a count, a block and a maximum of a block or more"
+                ));
+            }
+            Request::Storm(Storm {
+                seed,
+                count,
+                max,
+                block,
+            })
+        }
         _ => return Err(format!("unknown request '{verb}'")),
     };
     match words.next() {
@@ -326,6 +385,27 @@ impl Session {
                     .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", filler.display()))),
                 None => Ok("error this guest's backend has no filler".to_string()),
             },
+            Request::Storm(storm) => {
+                let start = Instant::now();
+                let mut peak = 0;
+                let mut last = None;
+                let mut result = Ok(());
+                for (size, gap) in storm.steps() {
+                    thread::sleep(gap);
+                    result = monitor
+                        .set_requested_size(size)
+                        .and_then(|()| monitor.size())
+                        .map(|now| peak = peak.max(now));
+                    if result.is_err() {
+                        break;
+                    }
+                    last = Some(size);
+                }
+                result.map(|()| {
+                    let ms = start.elapsed().as_millis();
+                    format!("ok {} {peak} {ms}", last.unwrap_or(0))
+                })
+            }
         };
         result.unwrap_or_else(|e| format!("error {e}"))
     }
@@ -386,6 +466,33 @@ mod tests {
                 timeout: DEFAULT_RESIZE_TIMEOUT
             })
         );
+    }
+
+    #[test]
+    fn storm_parses_and_steps_are_seeded_multiples_of_the_block() {
+        let storm = Storm {
+            seed: 7,
+            count: 200,
+            max: 4 << 30,
+            block: 2 << 20,
+        };
+        assert_eq!(
+            parse_request("storm 7 200 4294967296 2097152"),
+            Ok(Request::Storm(storm))
+        );
+        assert!(parse_request("storm 7 0 4294967296 2097152").is_err());
+        assert!(parse_request("storm 7 10 1 2097152").is_err());
+        let steps = storm.steps();
+        assert_eq!(steps.len(), 200);
+        assert_eq!(steps, storm.steps(), "the same seed gives the same storm");
+        assert_ne!(steps, Storm { seed: 8, ..storm }.steps());
+        for (size, gap) in &steps {
+            assert!(*size <= storm.max && size % storm.block == 0, "{size}");
+            assert!((20..=100).contains(&gap.as_millis()), "{gap:?}");
+        }
+        // Sizes spread over the range, both up and down.
+        assert!(steps.iter().any(|(s, _)| *s < storm.max / 4));
+        assert!(steps.iter().any(|(s, _)| *s > storm.max / 4 * 3));
     }
 
     #[test]
