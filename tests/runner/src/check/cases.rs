@@ -110,6 +110,14 @@ pub const CASES: &[Case] = &[
             "20 resizes to random sizes (seeded); device, MemTotal and driver agree",
         )
     },
+    Case {
+        online: "offline",
+        timeout: Duration::from_secs(600),
+        ..case(
+            "manual-online",
+            "a loop onlines (movable and kernel) and offlines the device's blocks by hand while it grows and shrinks",
+        )
+    },
     case(
         "manual-offline",
         "a block offlined by hand goes first on unplug; one offlined and onlined again stays the driver's",
