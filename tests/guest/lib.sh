@@ -121,6 +121,10 @@ block_size() { echo $((0x$(cat /sys/devices/system/memory/block_size_bytes))); }
 count_blocks() { ls -d /sys/devices/system/memory/memory* | wc -l; }
 count_blocks_in_state() { cat /sys/devices/system/memory/memory*/state | grep -cx "$1"; }
 all_blocks_online() { [ "$(count_blocks_in_state online)" -eq "$(count_blocks)" ]; }
+# block_ids: the memory blocks' numbers, ascending. new_block_ids BOOT_IDS: those not in
+# BOOT_IDS (an earlier block_ids), that is, the device's.
+block_ids() { ls -d /sys/devices/system/memory/memory* | sed 's/.*memory//' | sort -n; }
+new_block_ids() { block_ids | grep -vxF "$1"; }
 
 # wait_for SECONDS COMMAND...: polls every 50 ms until COMMAND succeeds
 # (SECONDS times SLOW).
@@ -133,6 +137,12 @@ wait_for() {
 	done
 }
 
+# What each driver logs when it leaves added memory on remove, and when a later bind finds
+# the device's region still reserved.
+case $DRIVER in
+c) MEMORY_LEFT_MSG='device still has system memory added'; REGION_TAKEN_MSG='could not reserve device region' ;;
+*) MEMORY_LEFT_MSG='memory still added'; REGION_TAKEN_MSG='could not reserve the device region' ;;
+esac
 module_loaded() { grep -q "^$MODULE " /proc/modules; }
 driver_bound() { ls -d /sys/bus/virtio/drivers/"$DRIVER_NAME"/virtio* >/dev/null 2>&1; }
 load_driver() { insmod /lib/modules/"$MODULE".ko "$@"; }

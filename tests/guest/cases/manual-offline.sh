@@ -9,7 +9,6 @@ per_driver=0
 [ "$DRIVER" = rust ] && per_driver=1
 tap_plan $((15 + 2 * per_driver))
 MEM=/sys/devices/system/memory
-block_ids() { ls -d $MEM/memory* | sed 's/.*memory//' | sort -n; }
 
 check "load $MODULE" load_driver
 check "the driver binds the virtio-mem device" wait_for 10 driver_bound
@@ -17,7 +16,7 @@ base_kb=$(memtotal_kb)
 boot_ids=$(block_ids)
 check "plug 1 GiB" resize $GIB
 check "MemTotal grows by 1 GiB" wait_for 30 memtotal_grew_by "$base_kb" $GIB
-ours=$(block_ids | grep -vxF "$boot_ids")
+ours=$(new_block_ids "$boot_ids")
 diag "the device's memory blocks: $(echo $ours)"
 # The lowest: a driver that only took the highest blocks first would leave it.
 first=$(echo "$ours" | head -n 1)
@@ -32,7 +31,7 @@ if [ "$DRIVER" = rust ]; then
 	check "the driver's plugged size equals the device's" wait_for 30 driver_count_is $((GIB / 2))
 fi
 # Off and on again by hand: the block is online and still the driver's.
-again=$(block_ids | grep -vxF "$boot_ids" | head -n 1)
+again=$(new_block_ids "$boot_ids" | head -n 1)
 check "memory$again goes offline and online again by hand" \
 	sh -c "echo offline > $MEM/memory$again/state && echo online_movable > $MEM/memory$again/state"
 check "memory$again is online" [ "$(cat $MEM/memory$again/state)" = online ]

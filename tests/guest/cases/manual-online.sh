@@ -10,13 +10,12 @@ per_driver=0
 [ "$DRIVER" = rust ] && per_driver=1
 tap_plan $((10 + per_driver))
 MEM=/sys/devices/system/memory
-block_ids() { ls -d $MEM/memory* | sed 's/.*memory//' | sort -n; }
 
 check "load $MODULE" load_driver
 check "the driver binds the virtio-mem device" wait_for 10 driver_bound
 base_kb=$(memtotal_kb)
 boot_ids=$(block_ids)
-ours() { block_ids | grep -vxF "$boot_ids"; }
+ours() { new_block_ids "$boot_ids"; }
 check "memhog holds a 256 MiB pattern" hog_start 256
 rm -f /tmp/stop /tmp/loop.result
 (

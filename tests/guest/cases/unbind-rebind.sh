@@ -7,10 +7,8 @@
 # intact; the next bind refuses the device and says why.
 . /tests/lib.sh
 tap_plan 15
-case $DRIVER in
-c) LEFT='device still has system memory added'; TAKEN='could not reserve device region' ;;
-rust) LEFT='memory still added'; TAKEN='could not reserve the device region' ;;
-esac
+LEFT=$MEMORY_LEFT_MSG
+TAKEN=$REGION_TAKEN_MSG
 DRV=/sys/bus/virtio/drivers/$DRIVER_NAME
 bound_dev() { ls -d $DRV/virtio* 2>/dev/null | head -n 1 | sed 's,.*/,,'; }
 unbind() { echo "$1" > $DRV/unbind; }

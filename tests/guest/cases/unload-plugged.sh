@@ -6,10 +6,8 @@
 # says that too. The guest must stay healthy and able to use all its memory.
 . /tests/lib.sh
 tap_plan 11
-case $DRIVER in
-c) LEFT='device still has system memory added'; TAKEN='could not reserve device region' ;;
-rust) LEFT='memory still added'; TAKEN='could not reserve the device region' ;;
-esac
+LEFT=$MEMORY_LEFT_MSG
+TAKEN=$REGION_TAKEN_MSG
 logged() { dmesg | grep -q "$1"; }
 
 check "load $MODULE" load_driver

@@ -153,9 +153,9 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
             let max = number(words.next(), "maximum")?;
             let block = number(words.next(), "block")?;
             if count == 0 || block == 0 || max < block {
-                return Err(format!(
-                    "storm: need a count, a block and a maximum of a block or more"
-                ));
+                return Err(
+                    "storm: need a count, a block and a maximum of a block or more".to_string(),
+                );
             }
             Request::Storm(Storm {
                 seed,
