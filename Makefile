@@ -8,11 +8,13 @@
 #   CASES="plug unplug"          only these VM cases in `check`
 #   VMRS_KERNELS=normal          `check` on the normal kernel only (default: normal and debug)
 #   BENCH_RUNS=5                 runs per driver in `make bench`
+#   SOAK_OPS=1000                operations per driver in `make soak`
+#   VMRS_SEED=N                  the seed of the random cases and of `make soak` (printed by each run)
 
 SHELL := /bin/bash
-export KSRC KDIR DRIVER CASES BENCH_RUNS VMRS_SEED VMRS_KERNELS
+export KSRC KDIR DRIVER CASES BENCH_RUNS SOAK_OPS VMRS_SEED VMRS_KERNELS
 
-.PHONY: all run check check-debug bench setup kernel module clean
+.PHONY: all run check check-debug bench soak setup kernel module clean
 
 all: module
 
@@ -28,6 +30,9 @@ check-debug:
 
 bench:
 	@scripts/bench.sh
+
+soak:
+	@scripts/soak.sh
 
 setup:
 	@scripts/setup.sh

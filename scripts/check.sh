@@ -128,7 +128,7 @@ vm_suite() {
 # check-debug: lockdep reports kn->active -> cpu_hotplug_lock -> mem_hotplug_lock for both
 # drivers there (sysfs onlining against a memory block's removal; both paths hold
 # device_hotplug_lock, the sysfs one by trylock, which lockdep does not see as ordering).
-DEBUG_CASES="load-unload device-busy suspend pci-hotplug numa kdump kunit bbm offline-budget config-storm manual-offline unbind-rebind"
+DEBUG_CASES="load-unload device-busy suspend pci-hotplug numa kdump kunit bbm offline-budget config-storm manual-offline unbind-rebind alloc-faults"
 SUMMARIES=()
 # A user's KDIR= tree is one kernel: the normal one unless VMRS_KERNELS says debug.
 if [ -n "${KDIR:-}" ]; then

@@ -192,3 +192,57 @@ hog_check() {
 	kill -USR1 "$HOG" 2>/dev/null || return 1
 	wait "$HOG"
 }
+# hog_verify: has memhog check the pattern and go on holding it; HOG_RESULT is its answer
+# ("intact" or "corrupt OFFSET", empty when it did not answer).
+hog_verify() {
+	HOG_RESULT=
+	rm -f /tmp/hog.ready.check
+	kill -USR2 "$HOG" 2>/dev/null || return 1
+	wait_for 60 [ -f /tmp/hog.ready.check ] || return 1
+	HOG_RESULT=$(cat /tmp/hog.ready.check)
+	[ "$HOG_RESULT" = intact ]
+}
+
+# Allocation failures aimed at the module under test (failslab, fail_page_alloc).
+FI=/sys/kernel/debug
+# How many failures each knob may inject in all; what is left of it counts the injected.
+BUDGET=100000
+
+# module_range: "START END" of the module's memory (its text first; /proc/modules gives
+# the start of its text and its whole size, which covers the text).
+module_range() {
+	awk -v m="$MODULE" '$1 == m { print $6, $2 }' /proc/modules | {
+		read -r start size
+		[ -n "$start" ] && [ "$start" != 0x0000000000000000 ] || exit 1
+		printf '0x%x 0x%x\n' "$start" $((start + size))
+	}
+}
+# symbol_range NAME: "START END" of a kernel function, END being the next symbol's address
+# (kernel addresses are 16 hex digits, so they compare as strings).
+symbol_range() {
+	awk -v s="$1" 'NR == FNR { if ($3 == s && a == "") a = $1; next }
+		a != "" && $1 > a && (e == "" || $1 < e) { e = $1 }
+		END { if (a != "" && e != "") print "0x" a, "0x" e }' /proc/kallsyms /proc/kallsyms
+}
+# aim KNOB START END: the knob fails only allocations made with the module on the stack, of
+# any order, reclaiming and highmem ones included (what the driver asks for can sleep; page
+# migration asks for highmem), except those under x86's arch_add_memory(): the kernel does
+# not survive those (a failed page-table page of the direct map is used as NULL by
+# phys_pmd_init() and its siblings, a failed memmap is a WARN_ON_ONCE in add_pages()).
+aim() {
+	d=$FI/$1
+	set -- "$@" $(symbol_range arch_add_memory)
+	[ $# -eq 5 ] || return 1
+	echo 0 >$d/probability && echo 1 >$d/interval && echo $BUDGET >$d/times &&
+		echo 0 >$d/space && echo 1 >$d/verbose && echo N >$d/task-filter &&
+		echo 32 >$d/stacktrace-depth && echo "$2" >$d/require-start &&
+		echo "$3" >$d/require-end && echo "$4" >$d/reject-start &&
+		echo "$5" >$d/reject-end && echo N >$d/ignore-gfp-wait || return 1
+	[ "$1" = fail_page_alloc ] && { echo 0 >$d/min-order && echo N >$d/ignore-gfp-highmem || return 1; }
+	true
+}
+# faults PERCENT: both knobs fail that share of the allocations they see.
+faults() {
+	echo "$1" >$FI/failslab/probability && echo "$1" >$FI/fail_page_alloc/probability
+}
+injected() { echo $((BUDGET - $(cat $FI/"$1"/times))); }

@@ -7,7 +7,10 @@
  *
  * Fills MIB MiB with a pattern derived from each word's index, writes
  * READYFILE, then sleeps. On SIGUSR1 it checks every word and exits 0 when
- * all are intact, 1 (naming the first bad offset) otherwise.
+ * all are intact, 1 (naming the first bad offset) otherwise. On SIGUSR2 it
+ * checks every word and goes on holding the pattern: it writes READYFILE.check
+ * (through a rename, so that it appears whole) with "intact" or "corrupt
+ * OFFSET" (the soak checks after every step).
  *
  * With MEMHOG_PHYS_ABOVE=ADDR in the environment (the kdump case), it also
  * locks its memory (mlockall; with vm.compact_unevictable_allowed=0 the pages
@@ -29,12 +32,50 @@
 
 #define PAGE 4096UL
 
-static volatile sig_atomic_t verify_requested;
+static volatile sig_atomic_t verify_requested, check_requested;
 
 static void on_usr1(int sig)
 {
 	(void)sig;
 	verify_requested = 1;
+}
+
+static void on_usr2(int sig)
+{
+	(void)sig;
+	check_requested = 1;
+}
+
+/* The byte offset of the first word that is not the pattern, or -1. */
+static long long first_corrupt(const uint64_t *mem, size_t words)
+{
+	size_t i;
+
+	for (i = 0; i < words; i++)
+		if (mem[i] != pattern(i))
+			return (long long)(i * 8);
+	return -1;
+}
+
+/* Writes the result of a check to READYFILE.check: "intact" or "corrupt OFFSET". */
+static int write_check(const char *ready, const uint64_t *mem, size_t words)
+{
+	char tmp[4096], done[4096];
+	long long bad = first_corrupt(mem, words);
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.check.tmp", ready);
+	snprintf(done, sizeof(done), "%s.check", ready);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	if (bad < 0)
+		fprintf(f, "intact\n");
+	else
+		fprintf(f, "corrupt %lld\n", bad);
+	if (fclose(f))
+		return -1;
+	return rename(tmp, done);
 }
 
 /*
@@ -76,6 +117,7 @@ static int find_phys(const uint64_t *mem, size_t words, uint64_t above,
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 };
+	struct sigaction sa2 = { .sa_handler = on_usr2 };
 	sigset_t usr1, waitmask;
 	size_t words, i;
 	uint64_t *mem;
@@ -90,9 +132,11 @@ int main(int argc, char **argv)
 	/* Blocked until sigsuspend() so a signal cannot slip in before the wait. */
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
+	sigaddset(&usr1, SIGUSR2);
 	sigemptyset(&sa.sa_mask);
+	sigemptyset(&sa2.sa_mask);
 	if (sigprocmask(SIG_BLOCK, &usr1, &waitmask) ||
-	    sigaction(SIGUSR1, &sa, NULL)) {
+	    sigaction(SIGUSR1, &sa, NULL) || sigaction(SIGUSR2, &sa2, NULL)) {
 		perror("memhog: sigaction");
 		return 2;
 	}
@@ -117,14 +161,21 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	sigdelset(&waitmask, SIGUSR1);
-	while (!verify_requested)
+	sigdelset(&waitmask, SIGUSR2);
+	while (!verify_requested) {
 		sigsuspend(&waitmask);
-	for (i = 0; i < words; i++) {
-		if (mem[i] != pattern(i)) {
-			printf("memhog: corrupt word at offset %zu of %zu MiB\n",
-			       i * 8, (size_t)mib);
-			return 1;
+		if (check_requested) {
+			check_requested = 0;
+			if (write_check(argv[2], mem, words)) {
+				perror("memhog: check file");
+				return 2;
+			}
 		}
+	}
+	if (first_corrupt(mem, words) >= 0) {
+		printf("memhog: corrupt word at offset %lld of %ld MiB\n",
+		       first_corrupt(mem, words), mib);
+		return 1;
 	}
 	printf("memhog: %ld MiB intact\n", mib);
 	return 0;

@@ -6,11 +6,13 @@
 //!                   [--kernel normal|debug]
 //! vmrs-runner run   --bzimage F --initramfs F --logdir D --driver c|rust
 //! vmrs-runner bench --bzimage F --initramfs F --logdir D [--runs N] [--sizes GIB,...] --ko-c F --ko-rust F
+//! vmrs-runner soak  --bzimage F --initramfs F --logdir D [--ops N] [--driver c|rust]... [--seed N]
 //! ```
 
 mod bench;
 mod check;
 mod harness;
+mod soak;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,19 +35,21 @@ struct Args {
     sizes_gib: Option<Vec<u64>>,
     /// The two modules, for their sizes in the bench.
     ko: (PathBuf, PathBuf),
+    /// Soak operations per driver.
+    ops: u64,
 }
 
 fn usage() -> String {
-    "usage: vmrs-runner check|run|bench --bzimage FILE --initramfs FILE --logdir DIR \
+    "usage: vmrs-runner check|run|bench|soak --bzimage FILE --initramfs FILE --logdir DIR \
      [--driver c|rust]... [--case NAME]... [--kernel normal|debug] [--smp N] [--seed N] \
-     [--runs N] [--sizes GIB,...] [--ko-c FILE] [--ko-rust FILE]"
+     [--runs N] [--sizes GIB,...] [--ko-c FILE] [--ko-rust FILE] [--ops N]"
         .to_string()
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     let command = it.next().ok_or_else(usage)?;
-    if !["check", "run", "bench"].contains(&command.as_str()) {
+    if !["check", "run", "bench", "soak"].contains(&command.as_str()) {
         return Err(format!("unknown command '{command}'\n{}", usage()));
     }
     let (mut bzimage, mut initramfs, mut logdir) = (None, None, None);
@@ -62,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut seed = None;
     let mut runs = 5;
+    let mut ops = 1000;
     let mut sizes_gib = None;
     let (mut ko_c, mut ko_rust) = (PathBuf::new(), PathBuf::new());
     while let Some(flag) = it.next() {
@@ -85,6 +90,10 @@ fn parse_args() -> Result<Args, String> {
                 _ => return Err(format!("--runs must be a positive number, not '{value}'")),
             },
             "--sizes" => sizes_gib = Some(parse_sizes(&value)?),
+            "--ops" => match value.parse() {
+                Ok(n) if n > 0 => ops = n,
+                _ => return Err(format!("--ops must be a positive number, not '{value}'")),
+            },
             "--ko-c" => ko_c = PathBuf::from(value),
             "--ko-rust" => ko_rust = PathBuf::from(value),
             "--seed" => {
@@ -121,6 +130,7 @@ fn parse_args() -> Result<Args, String> {
         runs,
         sizes_gib,
         ko: (ko_c, ko_rust),
+        ops,
     })
 }
 
@@ -306,6 +316,65 @@ fn bench(args: &Args) -> bool {
     failures == 0
 }
 
+/// The soak case with `--ops` operations, C first, then ours, on one seed; the table and
+/// `soak.json` go into the log directory.
+fn soak(args: &Args) -> bool {
+    let Some(base) = cases::find("soak") else {
+        eprintln!("vmrs-runner: no soak case");
+        return false;
+    };
+    let case = soak::case_for(base, args.ops);
+    println!(
+        "soak: {} operations per driver, seed {} (VMRS_SEED={} replays it), {} kernel; logs in {}",
+        args.ops,
+        args.seed,
+        args.seed,
+        args.env.kernel.name(),
+        args.env.logdir.display()
+    );
+    let extra = [
+        format!("vmrs.seed={}", args.seed),
+        soak::ops_word(args.ops),
+    ];
+    let mut runs = Vec::new();
+    for &driver in &args.drivers {
+        println!("soak [{}]", driver.name());
+        let outcome = suite::boot(&case, driver, &args.env, &extra, |kind, line| {
+            // The progress lines, not one line per operation.
+            if matches!(kind, Line::Diagnostic(_)) && line.contains("# soak:") {
+                println!("  {line}");
+            } else if matches!(kind, Line::Point(_) | Line::BailOut(_)) {
+                println!("  {line}");
+            }
+        });
+        if !outcome.problems.is_empty() {
+            print_failure(&outcome);
+        }
+        runs.push(soak::summarize(driver, &outcome));
+    }
+    let table = soak::table(&runs);
+    let json = soak::to_json(args.seed, args.ops, args.env.kernel.name(), &runs);
+    let dir = &args.env.logdir;
+    let written = std::fs::write(dir.join("soak.md"), &table)
+        .and_then(|()| std::fs::write(dir.join("soak.json"), json.to_string()));
+    if let Err(e) = written {
+        eprintln!("vmrs-runner: cannot write the results: {e}");
+        return false;
+    }
+    println!();
+    print!("{table}");
+    println!("\nwritten: {0}/soak.md, {0}/soak.json", dir.display());
+    let failed: Vec<&str> = runs
+        .iter()
+        .filter(|r| !r.problems.is_empty())
+        .map(|r| r.driver)
+        .collect();
+    if !failed.is_empty() {
+        println!("soak failed for: {}", failed.join(", "));
+    }
+    failed.is_empty()
+}
+
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
@@ -324,6 +393,7 @@ fn main() -> ExitCode {
     let ok = match args.command.as_str() {
         "check" => check(&args),
         "bench" => bench(&args),
+        "soak" => soak(&args),
         _ => run(&args),
     };
     if ok {

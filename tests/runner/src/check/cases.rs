@@ -52,6 +52,8 @@ pub struct Case {
     pub allow_alloc_failure: bool,
     /// Extra kernel command line words for this case.
     pub cmdline: &'static [&'static str],
+    /// What the guest script gets as `ARGS` (`vmrs.args=`), empty for none.
+    pub args: &'static str,
     /// A test of the kernel (the patch series), not of a driver: it runs once, with the
     /// control driver's guest.
     pub kernel_only: bool,
@@ -76,6 +78,7 @@ const fn case(name: &'static str, summary: &'static str) -> Case {
         timeout: Duration::from_secs(300),
         allow_alloc_failure: false,
         cmdline: &[],
+        args: "",
         kernel_only: false,
         layout: Layout::Plain,
         crashes_on_purpose: false,
@@ -126,6 +129,12 @@ pub const CASES: &[Case] = &[
         "unbind-rebind",
         "unbind and bind through sysfs, idle and in the middle of a plug: nothing lost, the refusal says why",
     ),
+    // failslab and fail_page_alloc aimed at the module's addresses (the stack filter) while
+    // the device grows and shrinks; then the faults stop and everything must agree.
+    case(
+        "alloc-faults",
+        "kmalloc and alloc_pages fail at random in the driver's calls: clean retries, no leak once they stop",
+    ),
     // 2 GiB of boot memory, so that the pattern fits when the storm asks for 0.
     Case {
         boot_mem: 2 * GIB,
@@ -133,6 +142,19 @@ pub const CASES: &[Case] = &[
         ..case(
             "config-storm",
             "200 resizes 20-100 ms apart (seeded) over a 512 MiB pattern; sizes agree, pattern intact",
+        )
+    },
+    // The short soak of `make check`: 100 operations (`make soak` runs SOAK_OPS through the
+    // runner's `soak` command, with its own time limit). 2 GiB of boot memory for the
+    // patterns to move into when ZONE_NORMAL blocks stay.
+    Case {
+        boot_mem: 2 * GIB,
+        region: 4 * GIB,
+        args: "100",
+        timeout: Duration::from_secs(900),
+        ..case(
+            "soak",
+            "100 random operations (seeded): resizes, storms, zones, offline/online by hand, faults, rebind",
         )
     },
     // 2 GiB of boot memory, so that what can be unplugged has somewhere to go.

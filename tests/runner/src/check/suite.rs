@@ -131,6 +131,9 @@ pub fn boot(
         cmdline.push(format!("vmrs.slow={slowdown}"));
     }
     cmdline.extend(case.cmdline.iter().map(|w| w.to_string()));
+    if !case.args.is_empty() {
+        cmdline.push(format!("vmrs.args={}", case.args));
+    }
     cmdline.extend_from_slice(extra_cmdline);
     let config = GuestConfig {
         bzimage: env.bzimage.clone(),

@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-2.0
+# Case alloc-faults: kmalloc (failslab) and alloc_pages (fail_page_alloc) fail at random
+# while the device grows and shrinks. The stack filter aims the failures at the driver:
+# only allocations with one of the module's addresses on the stack can fail (its work
+# item, and through it add_memory(), alloc_contig_range()'s migration targets, virtqueue
+# buffers), so the pattern's process and the rest of the guest are never hit; nor is x86's
+# arch_add_memory(), which does not survive a failed allocation (see aim in lib.sh). Whatever
+# fails, the driver must retry or refuse cleanly: once the faults stop and the host asks
+# again, the device reaches the request, MemTotal and (ours) the driver's count agree
+# with it, and an unplug to 0 leaves nothing behind.
+. /tests/lib.sh
+per_driver=0
+[ "$DRIVER" = rust ] && per_driver=1
+tap_plan $((16 + per_driver))
+
+check "load $MODULE" load_driver
+check "the driver binds the virtio-mem device" wait_for 10 driver_bound
+base_kb=$(memtotal_kb)
+boot_ids=$(block_ids)
+check "the fault knobs are in debugfs" [ -d $FI/failslab -a -d $FI/fail_page_alloc ]
+range=$(module_range)
+check "/proc/modules gives $MODULE's address range" [ -n "$range" ]
+diag "failures aimed at $MODULE: $range, except under arch_add_memory: $(symbol_range arch_add_memory)"
+check "failslab aimed at the module" aim failslab $range
+check "fail_page_alloc aimed at the module" aim fail_page_alloc $range
+check "plug 512 MiB before the faults" resize $((GIB / 2))
+# After the plug, so that the pattern lies in the device's memory and unplugs migrate it.
+check "memhog holds a 256 MiB pattern" hog_start 256
+
+# Faults on: each step asks for a size and gives the driver a few seconds; the device
+# may fall short (a failed add waits for the retry timer). A grow must never take the
+# device beyond its request (a shrink starts above it, so only grows are checked).
+beyond=0
+for step in "10 $((3 * GIB / 2))" "30 $((GIB / 4))" "5 $GIB" "50 $((GIB * 2))" "20 $((GIB / 2))" "10 0" "30 $((GIB * 3 / 2))"; do
+	set -- $step
+	prev=$(device_size)
+	faults "$1"
+	resize "$2" 8 || true
+	sleep "$(scale 2)"
+	size=$(device_size)
+	diag "$1% of allocations fail: requested $(($2 / MIB)) MiB, device $((size / MIB)) MiB (peak $((DEV_PEAK / MIB)) MiB)"
+	if [ "$prev" -le "$2" ] && { [ "$DEV_PEAK" -gt "$2" ] || [ "$size" -gt "$2" ]; }; then
+		beyond=$((beyond + 1))
+	fi
+done
+faults 0
+slab=$(injected failslab)
+pages=$(injected fail_page_alloc)
+diag "failures injected into $MODULE's allocations: $slab kmalloc, $pages alloc_pages"
+diag "the driver's messages about them: $(dmesg | grep -c "$DRIVER_NAME.*\(fail\|ENOMEM\|-12\)")"
+check "the faults hit the driver's allocations" [ $((slab + pages)) -gt 0 ]
+check "the device never went beyond a growing request" [ "$beyond" -eq 0 ]
+
+# Faults off: a new request wakes the driver at once (not the retry timer).
+check "with the faults off, a resize to 768 MiB settles" resize $((3 * GIB / 4)) 120
+check "MemTotal follows the device" wait_for 30 memtotal_grew_by "$base_kb" $((3 * GIB / 4))
+if [ "$DRIVER" = rust ]; then
+	check "the driver's plugged size equals the device's" wait_for 30 driver_count_is $((3 * GIB / 4))
+fi
+check "the pattern is intact" hog_check
+check "unplug to 0 settles" resize 0 120
+only_boot_blocks() { [ "$(block_ids)" = "$boot_ids" ]; }
+check "every block of the device is gone" wait_for 30 only_boot_blocks
+check "MemTotal is back where it started" wait_for 30 memtotal_is "$base_kb"
+tap_done
