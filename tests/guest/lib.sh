@@ -174,6 +174,18 @@ driver_count() {
 driver_count_is() { [ "$(driver_count)" -eq "$1" ]; }
 device_size_is() { [ "$(device_size)" -eq "$1" ]; }
 
+# device_broken: the driver has given up on the device (C: "marking device broken",
+# ours: "marking the device broken"); nothing plugs or unplugs after that.
+device_broken() { dmesg | grep -qE "$MODULE virtio[0-9]+: .*marking (the )?device broken"; }
+# bail_if_broken: when the driver gave up, the case ends here (every later resize would
+# only wait out its time), with the driver's message.
+bail_if_broken() {
+	device_broken || return 0
+	dmesg | grep -E "marking (the )?device broken" | sed 's/^/# /'
+	echo "Bail out! $MODULE marked the device broken"
+	exit 1
+}
+
 # logged TEXT: the kernel log has a line with TEXT. log_count TEXT: how many.
 logged() { dmesg | grep -qF "$1"; }
 log_count() { dmesg | grep -cF "$1"; }

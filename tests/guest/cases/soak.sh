@@ -11,7 +11,7 @@
 OPS=${ARGS:-100}
 MAX=$((3 * GIB))
 MEM=/sys/devices/system/memory
-tap_plan 6
+tap_plan 7
 
 # A 31-bit linear congruential generator from the seed: the same seed, the same soak.
 R=$((${SEED:-1} % 2147483648))
@@ -32,7 +32,7 @@ check "memhog holds a 128 MiB pattern" hog_start 128
 diag "soak: $OPS operations, seed ${SEED:-1}"
 
 REQ=0
-ops=0 pattern_errors=0 mismatches=0 unsettled=0 longest_ms=0 refused=0 skipped=0
+ops=0 pattern_errors=0 mismatches=0 unsettled=0 longest_ms=0 refused=0 skipped=0 broken=0
 zone=online_movable
 # settle BYTES SECONDS: asks for BYTES and waits; SETTLED=1 when the device got there.
 settle() {
@@ -128,7 +128,7 @@ while [ "$ops" -lt "$OPS" ]; do
 			echo $how 2>/dev/null >$MEM/memory$BLK/state || refused=$((refused + 1))
 			note="memory$BLK $how: $(cat $MEM/memory$BLK/state 2>/dev/null)"
 		fi
-	elif [ "$what" -lt 88 ]; then
+	elif [ "$what" -lt 90 ]; then
 		kind=faults
 		random_size
 		pick 40
@@ -141,9 +141,16 @@ while [ "$ops" -lt "$OPS" ]; do
 		if [ "$SIZE" -lt "$MAX" ]; then SIZE=$((SIZE + 2 * MIB)); else SIZE=$((SIZE - 2 * MIB)); fi
 		settle "$SIZE" 60
 		note="$pct% while asking for $((SIZE / MIB)) MiB"
-	elif [ "$what" -lt 94 ]; then
+	elif [ "$what" -lt 93 ]; then
 		kind=rebind
-		settle 0 30
+		# Memory in ZONE_NORMAL mostly stays: no unplug to 0 is tried then.
+		SETTLED=0
+		in_normal=0
+		for b in $(ours); do
+			[ "$(cat $MEM/memory$b/state 2>/dev/null)" = online ] &&
+				grep -q Normal $MEM/memory$b/valid_zones 2>/dev/null && in_normal=1
+		done
+		[ "$in_normal" = 1 ] || settle 0 30
 		if [ "$SETTLED" = 1 ] && [ "$(ours)" = "" ]; then
 			dev=$(ls /sys/bus/virtio/drivers/"$DRIVER_NAME"/ | grep virtio)
 			echo "$dev" >/sys/bus/virtio/drivers/"$DRIVER_NAME"/unbind
@@ -176,6 +183,11 @@ while [ "$ops" -lt "$OPS" ]; do
 		diag "op $ops ($kind): the pattern is '$HOG_RESULT'"
 		pattern_errors=$((pattern_errors + 1))
 	fi
+	if device_broken; then
+		diag "op $ops ($kind): $MODULE marked the device broken: $(dmesg | grep -E 'marking (the )?device broken' | tail -n 1)"
+		broken=1
+		break
+	fi
 	counts_agree || mismatches=$((mismatches + 1))
 	echo "# soak-op $ops $kind settled=${SETTLED:-1} ms=$(($(uptime_cs) - t0))0 $note"
 	[ $((ops % 10)) -eq 0 ] && diag "soak: $ops/$OPS operations, device $(($(device_size) / MIB)) MiB, $pattern_errors pattern errors, $mismatches count mismatches"
@@ -185,12 +197,14 @@ done
 # The end: no faults, everything back to 0 (or what ZONE_NORMAL keeps).
 faults 0
 echo online_movable >$MEM/auto_online_blocks
-settle 0 120
+# A broken device would only wait out the time.
+[ "$broken" = 1 ] || settle 0 120
 hog_check || pattern_errors=$((pattern_errors + 1))
-counts_agree || mismatches=$((mismatches + 1))
+[ "$broken" = 1 ] || counts_agree || mismatches=$((mismatches + 1))
 left=$(($(device_size) / MIB))
-echo "# soak-result ops=$ops pattern_errors=$pattern_errors mismatches=$mismatches longest_ms=$longest_ms unsettled=$unsettled refused=$refused skipped=$skipped left_mib=$left"
+echo "# soak-result ops=$ops pattern_errors=$pattern_errors mismatches=$mismatches longest_ms=$longest_ms unsettled=$unsettled refused=$refused skipped=$skipped left_mib=$left broken=$broken"
 check "$ops of $OPS operations done" [ "$ops" -eq "$OPS" ]
 check "no pattern errors" [ "$pattern_errors" -eq 0 ]
 check "no count mismatches" [ "$mismatches" -eq 0 ]
+check "the driver kept the device" [ "$broken" -eq 0 ]
 tap_done

@@ -214,6 +214,7 @@ fn check(args: &Args) -> bool {
     }
     let extra = [format!("vmrs.seed={}", args.seed)];
     let (mut passed, mut failed) = (0, 0);
+    let mut known: Vec<String> = Vec::new();
     for (i, (case, driver)) in runs.iter().enumerate() {
         println!("# {} [{}]: {}", case.name, driver.name(), case.summary);
         let mut outcome = suite::boot(case, *driver, &args.env, &extra, echo);
@@ -227,7 +228,17 @@ fn check(args: &Args) -> bool {
             outcome = suite::boot(case, *driver, &args.env, &extra, echo);
         }
         let secs = outcome.elapsed.as_secs_f64();
-        if outcome.problems.is_empty() {
+        if let Some(k) = known_c_failure(case, *driver, &outcome) {
+            println!(
+                "not ok {} - {} [{}] ({secs:.1} s) # TODO known failure of the C driver: {}",
+                i + 1,
+                case.name,
+                driver.name(),
+                k.why
+            );
+            print_failure(&outcome);
+            known.push(format!("{} [c]", case.name));
+        } else if outcome.problems.is_empty() {
             passed += 1;
             println!(
                 "ok {} - {} [{}] ({secs:.1} s)",
@@ -246,8 +257,22 @@ fn check(args: &Args) -> bool {
             print_failure(&outcome);
         }
     }
-    println!("# vm suite: {passed} passed, {failed} failed");
+    if known.is_empty() {
+        println!("# vm suite: {passed} passed, {failed} failed");
+    } else {
+        println!(
+            "# vm suite: {passed} passed, {failed} failed; known failures of the C driver, not counted: {}",
+            known.join(", ")
+        );
+    }
     failed == 0
+}
+
+/// The case's known failure of the C driver, when this is a C run that failed and shows it.
+fn known_c_failure(case: &Case, driver: Driver, outcome: &Outcome) -> Option<cases::KnownFailure> {
+    let k = case.c_known_failure?;
+    let shows = outcome.console.iter().any(|l| l.contains(k.evidence));
+    (driver == Driver::C && !outcome.problems.is_empty() && shows).then_some(k)
 }
 
 fn run(args: &Args) -> bool {
@@ -332,10 +357,7 @@ fn soak(args: &Args) -> bool {
         args.env.kernel.name(),
         args.env.logdir.display()
     );
-    let extra = [
-        format!("vmrs.seed={}", args.seed),
-        soak::ops_word(args.ops),
-    ];
+    let extra = [format!("vmrs.seed={}", args.seed), soak::ops_word(args.ops)];
     let mut runs = Vec::new();
     for &driver in &args.drivers {
         println!("soak [{}]", driver.name());
@@ -419,7 +441,7 @@ mod tests {
             tap,
             findings: Vec::new(),
             resizes: Vec::new(),
-            console: Vec::new(),
+            console: console.iter().map(|l| l.to_string()).collect(),
         }
     }
 
@@ -434,5 +456,24 @@ mod tests {
             "the guest did not finish within 300 s",
             &[]
         )));
+    }
+
+    #[test]
+    fn a_c_failure_is_known_only_with_its_evidence() {
+        let case = cases::find("alloc-faults").unwrap();
+        let k = case.c_known_failure.unwrap();
+        let broken = ["1..3", k.evidence];
+        let failed = outcome("not ok 11 - a resize settles", &broken);
+        assert!(known_c_failure(case, Driver::C, &failed).is_some());
+        // Ours is never excused, nor C failing some other way, nor C passing.
+        assert!(known_c_failure(case, Driver::Rust, &failed).is_none());
+        let other = outcome("not ok 11 - a resize settles", &["1..3"]);
+        assert!(known_c_failure(case, Driver::C, &other).is_none());
+        let mut passed = outcome("", &broken);
+        passed.problems.clear();
+        assert!(known_c_failure(case, Driver::C, &passed).is_none());
+        // A case without a known failure excuses nothing.
+        let plug = cases::find("plug").unwrap();
+        assert!(known_c_failure(plug, Driver::C, &failed).is_none());
     }
 }

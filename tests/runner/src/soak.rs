@@ -38,6 +38,8 @@ pub struct SoakResult {
     pub skipped: u64,
     /// What was still plugged after the last unplug to 0, in MiB.
     pub left_mib: u64,
+    /// 1 when the driver marked the device broken (the soak stops there).
+    pub broken: u64,
 }
 
 impl SoakResult {
@@ -58,12 +60,13 @@ impl SoakResult {
                 "refused" => &mut r.refused,
                 "skipped" => &mut r.skipped,
                 "left_mib" => &mut r.left_mib,
+                "broken" => &mut r.broken,
                 _ => continue,
             };
             *field = value;
             seen += 1;
         }
-        (seen == 8).then_some(r)
+        (seen == 9).then_some(r)
     }
 }
 
@@ -83,7 +86,11 @@ pub fn ops_word(ops: u64) -> String {
 pub fn summarize(driver: Driver, outcome: &Outcome) -> SoakRun {
     SoakRun {
         driver: driver.name(),
-        result: outcome.console.iter().rev().find_map(|l| SoakResult::parse(l)),
+        result: outcome
+            .console
+            .iter()
+            .rev()
+            .find_map(|l| SoakResult::parse(l)),
         kernel_reports: outcome.findings.len(),
         problems: outcome.problems.clone(),
         seconds: outcome.elapsed.as_secs(),
@@ -93,8 +100,8 @@ pub fn summarize(driver: Driver, outcome: &Outcome) -> SoakRun {
 /// One row per driver; a run without a result line shows its columns as `-`.
 pub fn table(runs: &[SoakRun]) -> String {
     let mut out = String::from(
-        "| driver | operations | kernel reports | pattern errors | count mismatches | longest settle (ms) | unsettled resizes | refused by the kernel | rebinds skipped | left plugged (MiB) | time (s) |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| driver | operations | kernel reports | pattern errors | count mismatches | longest settle (ms) | unsettled resizes | refused by the kernel | rebinds skipped | left plugged (MiB) | device broken | time (s) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for run in runs {
         let cols: Vec<String> = match &run.result {
@@ -108,12 +115,13 @@ pub fn table(runs: &[SoakRun]) -> String {
                 r.refused,
                 r.skipped,
                 r.left_mib,
+                r.broken,
             ]
             .iter()
             .map(u64::to_string)
             .collect(),
             None => {
-                let mut c = vec!["-".to_string(); 9];
+                let mut c = vec!["-".to_string(); 10];
                 c[1] = run.kernel_reports.to_string();
                 c
             }
@@ -137,7 +145,7 @@ pub fn to_json(seed: u64, ops: u64, kernel: &str, runs: &[SoakRun]) -> Value {
                     "ops": x.ops, "pattern_errors": x.pattern_errors,
                     "mismatches": x.mismatches, "longest_settle_ms": x.longest_ms,
                     "unsettled": x.unsettled, "refused": x.refused,
-                    "rebinds_skipped": x.skipped, "left_mib": x.left_mib,
+                    "rebinds_skipped": x.skipped, "left_mib": x.left_mib, "broken": x.broken == 1,
                 })
             });
             json!({
@@ -154,17 +162,21 @@ mod tests {
     use super::*;
 
     const LINE: &str = "# soak-result ops=100 pattern_errors=0 mismatches=1 longest_ms=2340 \
-                        unsettled=3 refused=4 skipped=5 left_mib=6";
+                        unsettled=3 refused=4 skipped=5 left_mib=6 broken=1";
 
     #[test]
     fn the_result_line_parses_and_other_lines_do_not() {
         let r = SoakResult::parse(LINE).unwrap();
-        assert_eq!((r.ops, r.mismatches, r.longest_ms, r.left_mib), (100, 1, 2340, 6));
+        assert_eq!(
+            (r.ops, r.mismatches, r.longest_ms, r.left_mib),
+            (100, 1, 2340, 6)
+        );
         assert_eq!((r.unsettled, r.refused, r.skipped), (3, 4, 5));
         assert!(SoakResult::parse("# soak-op 3 resize settled=1 ms=10").is_none());
         // A field missing or not a number is no result.
         assert!(SoakResult::parse("# soak-result ops=100 pattern_errors=0").is_none());
         assert!(SoakResult::parse(&LINE.replace("=6", "=x")).is_none());
+        assert_eq!(r.broken, 1);
     }
 
     #[test]
@@ -186,8 +198,14 @@ mod tests {
             },
         ];
         let t = table(&runs);
-        assert!(t.contains("| c | 100 | 2 | 0 | 1 | 2340 | 3 | 4 | 5 | 6 | 60 |"), "{t}");
-        assert!(t.contains("| rust | - | 1 | - | - | - | - | - | - | - | 7 |"), "{t}");
+        assert!(
+            t.contains("| c | 100 | 2 | 0 | 1 | 2340 | 3 | 4 | 5 | 6 | 1 | 60 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| rust | - | 1 | - | - | - | - | - | - | - | - | 7 |"),
+            "{t}"
+        );
         let j = to_json(9, 100, "normal", &runs);
         assert_eq!(j["runs"][0]["result"]["mismatches"], 1);
         assert_eq!(j["runs"][0]["passed"], false);
