@@ -229,21 +229,27 @@ module_range() {
 		printf '0x%x 0x%x\n' "$start" $((start + size))
 	}
 }
-# symbol_range NAME: "START END" of a kernel function, END being the next symbol's address
-# (kernel addresses are 16 hex digits, so they compare as strings).
-symbol_range() {
-	awk -v s="$1" 'NR == FNR { if ($3 == s && a == "") a = $1; next }
-		a != "" && $1 > a && (e == "" || $1 < e) { e = $1 }
-		END { if (a != "" && e != "") print "0x" a, "0x" e }' /proc/kallsyms /proc/kallsyms
+# symbol_span FIRST LAST: "START END" from kernel function FIRST to the end of LAST (the
+# address of the symbol after it); kernel addresses are 16 hex digits, so they compare as
+# strings.
+symbol_span() {
+	awk -v f="$1" -v l="$2" 'NR == FNR { if ($3 == f && a == "") a = $1; if ($3 == l && b == "") b = $1; next }
+		b != "" && $1 > b && (e == "" || $1 < e) { e = $1 }
+		END { if (a != "" && e != "" && a <= b) print "0x" a, "0x" e }' /proc/kallsyms /proc/kallsyms
 }
+# What the faults leave alone: x86's add_pages() and arch_add_memory(), adjacent in
+# arch/x86/mm/init_64.c (arch_add_memory() ends in a tail call of add_pages(), so it is
+# not on the stack of what add_pages() allocates).
+NO_FAULTS_IN="add_pages arch_add_memory"
 # aim KNOB START END: the knob fails only allocations made with the module on the stack, of
 # any order, reclaiming and highmem ones included (what the driver asks for can sleep; page
-# migration asks for highmem), except those under x86's arch_add_memory(): the kernel does
-# not survive those (a failed page-table page of the direct map is used as NULL by
-# phys_pmd_init() and its siblings, a failed memmap is a WARN_ON_ONCE in add_pages()).
+# migration asks for highmem), except those under x86's arch_add_memory() and add_pages():
+# the kernel does not survive those (a failed page-table page of the direct map is used as
+# NULL by phys_pmd_init() and its siblings, a failed memmap is a WARN_ON_ONCE in
+# add_pages()).
 aim() {
 	d=$FI/$1
-	set -- "$@" $(symbol_range arch_add_memory)
+	set -- "$@" $(symbol_span $NO_FAULTS_IN)
 	[ $# -eq 5 ] || return 1
 	echo 0 >$d/probability && echo 1 >$d/interval && echo $BUDGET >$d/times &&
 		echo 0 >$d/space && echo 1 >$d/verbose && echo N >$d/task-filter &&

@@ -3,8 +3,9 @@
 # while the device grows and shrinks. The stack filter aims the failures at the driver:
 # only allocations with one of the module's addresses on the stack can fail (its work
 # item, and through it add_memory(), alloc_contig_range()'s migration targets, virtqueue
-# buffers), so the pattern's process and the rest of the guest are never hit; nor is x86's
-# arch_add_memory(), which does not survive a failed allocation (see aim in lib.sh). Whatever
+# buffers), so the pattern's process and the rest of the guest are never hit; nor are x86's
+# arch_add_memory() and add_pages(), which do not survive a failed allocation (see aim in
+# lib.sh). Whatever
 # fails, the driver must retry or refuse cleanly: once the faults stop and the host asks
 # again, the device reaches the request, MemTotal and (ours) the driver's count agree
 # with it, and an unplug to 0 leaves nothing behind.
@@ -20,7 +21,7 @@ boot_ids=$(block_ids)
 check "the fault knobs are in debugfs" [ -d $FI/failslab -a -d $FI/fail_page_alloc ]
 range=$(module_range)
 check "/proc/modules gives $MODULE's address range" [ -n "$range" ]
-diag "failures aimed at $MODULE: $range, except under arch_add_memory: $(symbol_range arch_add_memory)"
+diag "failures aimed at $MODULE: $range, except under $NO_FAULTS_IN: $(symbol_span $NO_FAULTS_IN)"
 check "failslab aimed at the module" aim failslab $range
 check "fail_page_alloc aimed at the module" aim fail_page_alloc $range
 check "plug 512 MiB before the faults" resize $((GIB / 2))

@@ -11,7 +11,7 @@
 OPS=${ARGS:-100}
 MAX=$((3 * GIB))
 MEM=/sys/devices/system/memory
-tap_plan 7
+tap_plan 8
 
 # A 31-bit linear congruential generator from the seed: the same seed, the same soak.
 R=$((${SEED:-1} % 2147483648))
@@ -93,7 +93,7 @@ while [ "$ops" -lt "$OPS" ]; do
 	if [ "$what" -lt 40 ]; then
 		kind=resize
 		random_size
-		settle "$SIZE" 60
+		settle "$SIZE" 30
 		note="$((SIZE / MIB)) MiB"
 	elif [ "$what" -lt 48 ]; then
 		kind=storm
@@ -101,7 +101,7 @@ while [ "$ops" -lt "$OPS" ]; do
 		set -- $REPLY
 		REQ=${2:-0}
 		SETTLED=0
-		if [ "$1" = ok ] && wait_size "$REQ" 60; then
+		if [ "$1" = ok ] && wait_size "$REQ" 30; then
 			SETTLED=1
 			[ "$RESIZE_MS" -gt "$longest_ms" ] && longest_ms=$RESIZE_MS
 		fi
@@ -139,7 +139,7 @@ while [ "$ops" -lt "$OPS" ]; do
 		# The faults stop. QEMU tells the driver only about a request that changes, so
 		# the next one is 2 MiB off: it wakes the driver at once, not its retry timer.
 		if [ "$SIZE" -lt "$MAX" ]; then SIZE=$((SIZE + 2 * MIB)); else SIZE=$((SIZE - 2 * MIB)); fi
-		settle "$SIZE" 60
+		settle "$SIZE" 30
 		note="$pct% while asking for $((SIZE / MIB)) MiB"
 	elif [ "$what" -lt 93 ]; then
 		kind=rebind
@@ -198,7 +198,7 @@ done
 faults 0
 echo online_movable >$MEM/auto_online_blocks
 # A broken device would only wait out the time.
-[ "$broken" = 1 ] || settle 0 120
+[ "$broken" = 1 ] || settle 0 30
 hog_check || pattern_errors=$((pattern_errors + 1))
 [ "$broken" = 1 ] || counts_agree || mismatches=$((mismatches + 1))
 left=$(($(device_size) / MIB))
