@@ -246,18 +246,31 @@ NO_FAULTS_IN="add_pages arch_add_memory"
 # migration asks for highmem), except those under x86's arch_add_memory() and add_pages():
 # the kernel does not survive those (a failed page-table page of the direct map is used as
 # NULL by phys_pmd_init() and its siblings, a failed memmap is a WARN_ON_ONCE in
-# add_pages()).
+# add_pages()). With the module's work item on the stack, an interrupt taken on its CPU
+# matches too (the unwinder follows the interrupt stack back into the kworker's): its
+# atomic allocations may fail as well. verbose=0: the knobs' times count the failures, and
+# a console line for each would slow the guest.
 aim() {
 	d=$FI/$1
 	set -- "$@" $(symbol_span $NO_FAULTS_IN)
 	[ $# -eq 5 ] || return 1
 	echo 0 >$d/probability && echo 1 >$d/interval && echo $BUDGET >$d/times &&
-		echo 0 >$d/space && echo 1 >$d/verbose && echo N >$d/task-filter &&
+		echo 0 >$d/space && echo 0 >$d/verbose && echo N >$d/task-filter &&
 		echo 32 >$d/stacktrace-depth && echo "$2" >$d/require-start &&
 		echo "$3" >$d/require-end && echo "$4" >$d/reject-start &&
 		echo "$5" >$d/reject-end && echo N >$d/ignore-gfp-wait || return 1
 	[ "$1" = fail_page_alloc ] && { echo 0 >$d/min-order && echo N >$d/ignore-gfp-highmem || return 1; }
 	true
+}
+# aim_both START END: both knobs aimed (see aim), or disarmed and the case ends: a knob
+# aimed half-way would fail allocations anywhere in the guest.
+aim_both() {
+	aim failslab "$@" && aim fail_page_alloc "$@" && return 0
+	echo 0 >$FI/failslab/probability
+	echo 0 >$FI/fail_page_alloc/probability
+	not_ok "the fault knobs could not be aimed at $MODULE"
+	echo "Bail out! the fault knobs could not be aimed at $MODULE"
+	exit 1
 }
 # faults PERCENT: both knobs fail that share of the allocations they see.
 faults() {

@@ -38,8 +38,7 @@ rm -f /tmp/stop /tmp/loop.result
 ) &
 loop=$!
 # Each resize is followed by a second of the loop alone, so that it meets the driver's
-# blocks in every state (a second of wall time: on the debug kernel the loop runs fewer
-# rounds in it, and the resizes themselves take ten times as long).
+# blocks in every state.
 grows=0 prev=0
 for mib in 768 256 1024 512 896 128 1024 384; do
 	if resize $((mib * MIB)) 120 && [ "$mib" -gt "$prev" ]; then
@@ -47,7 +46,7 @@ for mib in 768 256 1024 512 896 128 1024 384; do
 	fi
 	diag "resize to $mib MiB: device $((DEV_SIZE / MIB)) MiB after $RESIZE_MS ms"
 	prev=$mib
-	sleep 1
+	sleep "$(scale 1)"
 done
 check "all four grows settle while the loop runs" [ "$grows" -eq 4 ]
 touch /tmp/stop

@@ -11,7 +11,7 @@
 OPS=${ARGS:-100}
 MAX=$((3 * GIB))
 MEM=/sys/devices/system/memory
-tap_plan 8
+tap_plan 9
 
 # A 31-bit linear congruential generator from the seed: the same seed, the same soak.
 R=$((${SEED:-1} % 2147483648))
@@ -26,13 +26,12 @@ check "load $MODULE" load_driver
 check "the driver binds the virtio-mem device" wait_for 10 driver_bound
 base_kb=$(memtotal_kb)
 boot_ids=$(block_ids)
-check "failures can be aimed at $MODULE" sh -c '[ -d /sys/kernel/debug/failslab ]'
-aim failslab $(module_range) && aim fail_page_alloc $(module_range)
+check "failures can be aimed at $MODULE" aim_both $(module_range)
 check "memhog holds a 128 MiB pattern" hog_start 128
 diag "soak: $OPS operations, seed ${SEED:-1}"
 
 REQ=0
-ops=0 pattern_errors=0 mismatches=0 unsettled=0 longest_ms=0 refused=0 skipped=0 broken=0
+ops=0 pattern_errors=0 mismatches=0 unsettled=0 stuck=0 longest_ms=0 refused=0 skipped=0 broken=0
 zone=online_movable
 # settle BYTES SECONDS: asks for BYTES and waits; SETTLED=1 when the device got there.
 settle() {
@@ -65,6 +64,17 @@ counts_agree() {
 		diag "the driver counts $(driver_count), the device $size"
 		return 1
 	fi
+}
+# excused: a resize may fail to settle because a block of the device is offline (the
+# offline budget holds grows back) or online in ZONE_NORMAL (unmovable pages hold shrinks
+# back); without either, a resize that does not settle is stuck.
+excused() {
+	for b in $(ours); do
+		st=$(cat $MEM/memory$b/state 2>/dev/null) || continue
+		[ "$st" = offline ] && return 0
+		grep -q Normal $MEM/memory$b/valid_zones 2>/dev/null && return 0
+	done
+	return 1
 }
 random_size() {
 	pick 2
@@ -99,9 +109,13 @@ while [ "$ops" -lt "$OPS" ]; do
 		kind=storm
 		host "storm $R 20 $MAX $((2 * MIB))"
 		set -- $REPLY
-		REQ=${2:-0}
 		SETTLED=0
-		if [ "$1" = ok ] && wait_size "$REQ" 30; then
+		if [ "$1" != ok ]; then
+			diag "op $ops: the host's storm failed: $REPLY"
+			break
+		fi
+		REQ=$2
+		if wait_size "$REQ" 30; then
 			SETTLED=1
 			[ "$RESIZE_MS" -gt "$longest_ms" ] && longest_ms=$RESIZE_MS
 		fi
@@ -151,7 +165,8 @@ while [ "$ops" -lt "$OPS" ]; do
 				grep -q Normal $MEM/memory$b/valid_zones 2>/dev/null && in_normal=1
 		done
 		[ "$in_normal" = 1 ] || settle 0 30
-		if [ "$SETTLED" = 1 ] && [ "$(ours)" = "" ]; then
+		no_blocks() { [ "$(ours)" = "" ]; }
+		if [ "$SETTLED" = 1 ] && wait_for 10 no_blocks; then
 			dev=$(ls /sys/bus/virtio/drivers/"$DRIVER_NAME"/ | grep virtio)
 			echo "$dev" >/sys/bus/virtio/drivers/"$DRIVER_NAME"/unbind
 			echo "$dev" >/sys/bus/virtio/drivers/"$DRIVER_NAME"/bind
@@ -177,7 +192,13 @@ while [ "$ops" -lt "$OPS" ]; do
 		note="a new $((64 * (PICK + 1))) MiB pattern"
 	fi
 	if [ "$kind" = resize ] || [ "$kind" = storm ] || [ "$kind" = faults ]; then
-		[ "$SETTLED" = 1 ] || unsettled=$((unsettled + 1))
+		if [ "$SETTLED" != 1 ]; then
+			unsettled=$((unsettled + 1))
+			if ! excused; then
+				diag "op $ops ($kind): stuck at $(($(device_size) / MIB)) MiB for $((REQ / MIB)) MiB, nothing offline or in ZONE_NORMAL"
+				stuck=$((stuck + 1))
+			fi
+		fi
 	fi
 	if ! hog_verify; then
 		diag "op $ops ($kind): the pattern is '$HOG_RESULT'"
@@ -198,13 +219,20 @@ done
 faults 0
 echo online_movable >$MEM/auto_online_blocks
 # A broken device would only wait out the time.
-[ "$broken" = 1 ] || settle 0 30
+if [ "$broken" = 0 ]; then
+	settle 0 30
+	if [ "$SETTLED" != 1 ] && ! excused; then
+		diag "the last unplug to 0 is stuck at $(($(device_size) / MIB)) MiB, nothing offline or in ZONE_NORMAL"
+		stuck=$((stuck + 1))
+	fi
+fi
 hog_check || pattern_errors=$((pattern_errors + 1))
 [ "$broken" = 1 ] || counts_agree || mismatches=$((mismatches + 1))
 left=$(($(device_size) / MIB))
-echo "# soak-result ops=$ops pattern_errors=$pattern_errors mismatches=$mismatches longest_ms=$longest_ms unsettled=$unsettled refused=$refused skipped=$skipped left_mib=$left broken=$broken"
+echo "# soak-result ops=$ops pattern_errors=$pattern_errors mismatches=$mismatches longest_ms=$longest_ms unsettled=$unsettled stuck=$stuck refused=$refused skipped=$skipped left_mib=$left broken=$broken"
 check "$ops of $OPS operations done" [ "$ops" -eq "$OPS" ]
 check "no pattern errors" [ "$pattern_errors" -eq 0 ]
 check "no count mismatches" [ "$mismatches" -eq 0 ]
+check "no resize stuck without a reason" [ "$stuck" -eq 0 ]
 check "the driver kept the device" [ "$broken" -eq 0 ]
 tap_done

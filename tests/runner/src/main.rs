@@ -269,10 +269,17 @@ fn check(args: &Args) -> bool {
 }
 
 /// The case's known failure of the C driver, when this is a C run that failed and shows it.
+/// A kernel report (the log scan's findings that fail the case) or a guest that did not
+/// finish is never excused: the known failure is a driver giving up, not a crash or a hang.
 fn known_c_failure(case: &Case, driver: Driver, outcome: &Outcome) -> Option<cases::KnownFailure> {
     let k = case.c_known_failure?;
     let shows = outcome.console.iter().any(|l| l.contains(k.evidence));
-    (driver == Driver::C && !outcome.problems.is_empty() && shows).then_some(k)
+    let worse = outcome.problems.iter().any(|p| {
+        p.starts_with("kernel ")
+            || p.starts_with("the guest did not finish")
+            || p.starts_with("QEMU")
+    });
+    (driver == Driver::C && !outcome.problems.is_empty() && shows && !worse).then_some(k)
 }
 
 fn run(args: &Args) -> bool {
@@ -372,7 +379,12 @@ fn soak(args: &Args) -> bool {
         if !outcome.problems.is_empty() {
             print_failure(&outcome);
         }
-        runs.push(soak::summarize(driver, &outcome));
+        let mut run = soak::summarize(driver, &outcome);
+        if let Some(k) = known_c_failure(&case, driver, &outcome) {
+            println!("  a known failure of the C driver: {}", k.why);
+            run.known_failure = Some(k.why);
+        }
+        runs.push(run);
     }
     let table = soak::table(&runs);
     let json = soak::to_json(args.seed, args.ops, args.env.kernel.name(), &runs);
@@ -388,7 +400,7 @@ fn soak(args: &Args) -> bool {
     println!("\nwritten: {0}/soak.md, {0}/soak.json", dir.display());
     let failed: Vec<&str> = runs
         .iter()
-        .filter(|r| !r.problems.is_empty())
+        .filter(|r| !r.problems.is_empty() && r.known_failure.is_none())
         .map(|r| r.driver)
         .collect();
     if !failed.is_empty() {
@@ -472,6 +484,14 @@ mod tests {
         let mut passed = outcome("", &broken);
         passed.problems.clear();
         assert!(known_c_failure(case, Driver::C, &passed).is_none());
+        // Nor a run that also has a kernel report or did not finish.
+        let mut crashed = outcome("not ok 11 - a resize settles", &broken);
+        crashed
+            .problems
+            .push("kernel BUG at log line 9: BUG: x".to_string());
+        assert!(known_c_failure(case, Driver::C, &crashed).is_none());
+        let hung = outcome("the guest did not finish within 300 s", &broken);
+        assert!(known_c_failure(case, Driver::C, &hung).is_none());
         // A case without a known failure excuses nothing.
         let plug = cases::find("plug").unwrap();
         assert!(known_c_failure(plug, Driver::C, &failed).is_none());

@@ -14,9 +14,9 @@ pub enum Kind {
     Lockdep,
     HungTask,
     Stall,
-    /// `page allocation failure`: expected when a test pushes migration past
-    /// the free memory, so it is counted on its own and only fails the
-    /// cases that must not see it.
+    /// `page allocation failure` (or vmalloc's `vmalloc error`): expected when a test pushes
+    /// migration past the free memory or injects allocation failures, so it is counted on
+    /// its own and only fails the cases that must not see it.
     AllocFailure,
 }
 
@@ -47,6 +47,7 @@ pub struct Finding {
 /// Markers, checked in order: the first match names the line's kind.
 const MARKERS: &[(&str, Kind)] = &[
     ("page allocation failure", Kind::AllocFailure),
+    ("vmalloc error: size", Kind::AllocFailure),
     ("possible circular locking dependency", Kind::Lockdep),
     ("possible recursive locking", Kind::Lockdep),
     ("inconsistent lock state", Kind::Lockdep),
@@ -222,6 +223,15 @@ mod tests {
         // A second trace is not part of the report any more.
         assert_eq!(found[1].kind, Kind::CallTrace);
         assert_eq!(found[1].line, 6);
+    }
+
+    #[test]
+    fn a_vmalloc_failure_is_an_allocation_failure_with_its_trace() {
+        let log = "[ 9.0] vmalloc error: size 16777216, page order 0, failed to allocate pages\n\
+                   [ 9.2] Call Trace:\n";
+        let found = scan(log);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].kind, Kind::AllocFailure);
     }
 
     #[test]
