@@ -70,9 +70,15 @@ counts_agree() {
 # back); without either, a resize that does not settle is stuck.
 excused() {
 	for b in $(ours); do
-		st=$(cat $MEM/memory$b/state 2>/dev/null) || continue
-		[ "$st" = offline ] && return 0
-		grep -q Normal $MEM/memory$b/valid_zones 2>/dev/null && return 0
+		[ "$(cat $MEM/memory$b/state 2>/dev/null)" = offline ] && return 0
+	done
+	in_normal_zone
+}
+# in_normal_zone: a block of the device is online in ZONE_NORMAL.
+in_normal_zone() {
+	for b in $(ours); do
+		[ "$(cat $MEM/memory$b/state 2>/dev/null)" = online ] &&
+			grep -q Normal $MEM/memory$b/valid_zones 2>/dev/null && return 0
 	done
 	return 1
 }
@@ -159,12 +165,7 @@ while [ "$ops" -lt "$OPS" ]; do
 		kind=rebind
 		# Memory in ZONE_NORMAL mostly stays: no unplug to 0 is tried then.
 		SETTLED=0
-		in_normal=0
-		for b in $(ours); do
-			[ "$(cat $MEM/memory$b/state 2>/dev/null)" = online ] &&
-				grep -q Normal $MEM/memory$b/valid_zones 2>/dev/null && in_normal=1
-		done
-		[ "$in_normal" = 1 ] || settle 0 30
+		in_normal_zone || settle 0 30
 		no_blocks() { [ "$(ours)" = "" ]; }
 		if [ "$SETTLED" = 1 ] && wait_for 10 no_blocks; then
 			dev=$(ls /sys/bus/virtio/drivers/"$DRIVER_NAME"/ | grep virtio)
