@@ -77,6 +77,8 @@ pub enum ConfigError {
     },
     /// The region has no bytes.
     EmptyRegion,
+    /// The big block size the user asked for does not fit this device.
+    BbmBlockSize(BbmBlockSizeError),
     /// More is usable than the region has.
     UsableAboveRegion {
         /// The usable size.
@@ -115,6 +117,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "region size {size:#x} is not aligned to the block size {block:#x}")
             }
             Self::EmptyRegion => write!(f, "the region is empty"),
+            Self::BbmBlockSize(e) => write!(f, "{e}"),
             Self::UsableAboveRegion { usable, region } => {
                 write!(f, "usable region size {usable:#x} exceeds the region size {region:#x}")
             }
@@ -142,11 +145,58 @@ pub enum ModeRequest {
     ForceBig,
 }
 
-/// Checks `cfg` against `limits`, chooses the mode and lays out the region.
+/// Why a big block size asked for (C's `bbm_block_size`) is refused. The C driver prints the
+/// same first words and goes on with its own size; we refuse, so that what the user asked for
+/// is what runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BbmBlockSizeError {
+    /// Not a power of two.
+    NotPowerOfTwo(u64),
+    /// Below the smallest big block: a memory block, or the device's block.
+    TooSmall {
+        /// The size asked for.
+        size: u64,
+        /// The smallest big block.
+        min: u64,
+    },
+}
+
+impl fmt::Display for BbmBlockSizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::NotPowerOfTwo(size) => {
+                write!(f, "bbm_block_size is not a power of 2 ({size:#x})")
+            }
+            Self::TooSmall { size, min } => write!(
+                f,
+                "bbm_block_size is too small ({size:#x}, below the smallest big block {min:#x})"
+            ),
+        }
+    }
+}
+
+/// Checks a big block size asked for against `min`, the smallest big block; 0 asks for `min`.
+/// Returns the big block size to use.
+pub fn big_block_size(asked: u64, min: u64) -> Result<u64, BbmBlockSizeError> {
+    if asked == 0 {
+        return Ok(min);
+    }
+    if !asked.is_power_of_two() {
+        return Err(BbmBlockSizeError::NotPowerOfTwo(asked));
+    }
+    if asked < min {
+        return Err(BbmBlockSizeError::TooSmall { size: asked, min });
+    }
+    Ok(asked)
+}
+
+/// Checks `cfg` against `limits`, chooses the mode and lays out the region; in Big Block Mode
+/// with big blocks of `bbm_block_size` bytes if it is not 0.
 pub fn validate(
     cfg: &DeviceConfig,
     limits: &Limits,
     mode: ModeRequest,
+    bbm_block_size: u64,
 ) -> Result<Geometry, ConfigError> {
     let block = cfg.block_size;
     if !block.is_power_of_two() {
@@ -207,7 +257,8 @@ pub fn validate(
         })
     } else {
         // Both are powers of two, so the larger is a multiple of the smaller.
-        let bb_size = block.max(mb_size);
+        let bb_size =
+            big_block_size(bbm_block_size, block.max(mb_size)).map_err(ConfigError::BbmBlockSize)?;
         let first_bb = cfg.addr.div_ceil(bb_size);
         let nb_bb = (end / bb_size).saturating_sub(first_bb);
         if nb_bb == 0 {
@@ -255,7 +306,7 @@ mod tests {
 
     #[test]
     fn qemu_default_is_accepted() {
-        let g = validate(&cfg(), &limits(), ModeRequest::Auto).unwrap();
+        let g = validate(&cfg(), &limits(), ModeRequest::Auto, 0).unwrap();
         assert_eq!(
             g.blocks,
             Blocks::Sub(SubBlocks {
@@ -283,6 +334,7 @@ mod tests {
             },
             &limits(),
             ModeRequest::Auto,
+            0,
         )
         .unwrap();
         assert_eq!(
@@ -303,14 +355,54 @@ mod tests {
             },
             &limits(),
             ModeRequest::Auto,
+            0,
         )
         .unwrap();
         assert_eq!(big(g).bb_size, 128 * MIB);
     }
 
     #[test]
+    fn big_block_size_asked_for() {
+        assert_eq!(big_block_size(0, 128 * MIB), Ok(128 * MIB));
+        assert_eq!(big_block_size(GIB, 128 * MIB), Ok(GIB));
+        assert_eq!(big_block_size(128 * MIB, 128 * MIB), Ok(128 * MIB));
+        assert_eq!(big_block_size(3, 128 * MIB), Err(BbmBlockSizeError::NotPowerOfTwo(3)));
+        assert_eq!(
+            big_block_size(64 * MIB, 128 * MIB),
+            Err(BbmBlockSizeError::TooSmall {
+                size: 64 * MIB,
+                min: 128 * MIB
+            })
+        );
+        // The C driver's words come first, for whoever greps the log for them.
+        assert!(std::format!("{}", BbmBlockSizeError::NotPowerOfTwo(3)).starts_with("bbm_block_size is not a power of 2"));
+        assert!(std::format!("{}", BbmBlockSizeError::TooSmall { size: 1, min: 2 }).starts_with("bbm_block_size is too small"));
+    }
+
+    #[test]
+    fn forced_big_blocks_of_the_size_asked_for() {
+        let g = validate(&cfg(), &limits(), ModeRequest::ForceBig, 256 * MIB).unwrap();
+        assert_eq!(big(g).bb_size, 256 * MIB);
+        assert_eq!(big(g).nb_bb, 32);
+        // Below the device's block: refused, not silently replaced as C does.
+        let c = DeviceConfig {
+            block_size: 512 * MIB,
+            ..cfg()
+        };
+        assert_eq!(
+            validate(&c, &limits(), ModeRequest::ForceBig, 256 * MIB).unwrap_err(),
+            ConfigError::BbmBlockSize(BbmBlockSizeError::TooSmall {
+                size: 256 * MIB,
+                min: 512 * MIB
+            })
+        );
+        // Sub Block Mode has no big blocks: the size does not matter there, as in C.
+        assert!(validate(&cfg(), &limits(), ModeRequest::Auto, 3).is_ok());
+    }
+
+    #[test]
     fn forced_big_block_mode_uses_memory_blocks() {
-        let g = validate(&cfg(), &limits(), ModeRequest::ForceBig).unwrap();
+        let g = validate(&cfg(), &limits(), ModeRequest::ForceBig, 0).unwrap();
         assert_eq!(big(g).bb_size, 128 * MIB);
         assert_eq!(big(g).nb_bb, 64);
         assert_eq!(g.region.nb_mb, 64);
@@ -325,7 +417,7 @@ mod tests {
             usable_region_size: GIB,
             ..cfg()
         };
-        let e = validate(&c, &limits(), ModeRequest::Auto).unwrap_err();
+        let e = validate(&c, &limits(), ModeRequest::Auto, 0).unwrap_err();
         assert!(matches!(e, ConfigError::AddrMisaligned { .. }));
         let c = DeviceConfig {
             block_size: 4 * GIB,
@@ -334,7 +426,7 @@ mod tests {
             usable_region_size: 4 * GIB,
             ..cfg()
         };
-        assert!(validate(&c, &limits(), ModeRequest::Auto).is_ok());
+        assert!(validate(&c, &limits(), ModeRequest::Auto, 0).is_ok());
         let c = DeviceConfig {
             region_size: 8 * GIB,
             usable_region_size: 8 * GIB,
@@ -342,7 +434,7 @@ mod tests {
             addr: 8 * GIB,
             ..cfg()
         };
-        assert!(validate(&c, &limits(), ModeRequest::Auto).is_ok());
+        assert!(validate(&c, &limits(), ModeRequest::Auto, 0).is_ok());
         let c = DeviceConfig {
             region_size: 8 * GIB,
             ..cfg()
@@ -351,7 +443,7 @@ mod tests {
             memory_block_size: 16 * GIB,
             ..limits()
         };
-        let e = validate(&c, &l, ModeRequest::ForceBig).unwrap_err();
+        let e = validate(&c, &l, ModeRequest::ForceBig, 0).unwrap_err();
         assert_eq!(
             e,
             ConfigError::NoBigBlockFits {
@@ -372,6 +464,7 @@ mod tests {
             },
             &limits(),
             ModeRequest::Auto,
+            0,
         )
         .unwrap();
         assert_eq!(g.plug_unit(), 2 * MIB);
@@ -381,7 +474,7 @@ mod tests {
     #[test]
     fn refuses_impossible_values() {
         let l = limits();
-        let bad = |c: DeviceConfig| validate(&c, &l, ModeRequest::Auto).unwrap_err();
+        let bad = |c: DeviceConfig| validate(&c, &l, ModeRequest::Auto, 0).unwrap_err();
         assert_eq!(
             bad(DeviceConfig {
                 block_size: 3 * MIB,
@@ -459,6 +552,7 @@ mod tests {
             },
             &limits(),
             ModeRequest::Auto,
+            0,
         )
         .unwrap();
         assert_eq!(g.region.first_mb, 33);

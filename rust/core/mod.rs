@@ -18,6 +18,7 @@ pub mod retry;
 pub mod run_state;
 pub mod sbm;
 pub mod sleep;
+pub mod stats;
 pub mod target;
 pub mod unanswered;
 pub mod wire;

@@ -45,7 +45,7 @@ fn planner(mode: ModeRequest, block_size: u64) -> TestPlanner {
         usable_region_size: NB_MB * MB,
         ..Default::default()
     };
-    let geo = validate(&cfg, &limits, mode).unwrap();
+    let geo = validate(&cfg, &limits, mode, 0).unwrap();
     Planner::new(&geo).unwrap()
 }
 

@@ -54,7 +54,7 @@ proptest! {
             ..Default::default()
         };
         for mode in [ModeRequest::Auto, ModeRequest::ForceBig] {
-            let Ok(g) = validate(&cfg, &limits, mode) else {
+            let Ok(g) = validate(&cfg, &limits, mode, 0) else {
                 continue;
             };
             let r = g.region;
