@@ -4,13 +4,17 @@
 
 use crate::config_io;
 use crate::controller::{Controller, ControllerWork, State};
+use crate::device_files::DeviceFiles;
 use crate::hotplug_callbacks::{Notifier, OnlineHandler};
 #[cfg(CONFIG_PROC_VMCORE)]
 use crate::kdump::KdumpView;
-use crate::policy::config::{self, DeviceConfig, Limits, ModeRequest};
+use crate::params;
+use crate::policy::config::{self, DeviceConfig, Limits};
 use crate::policy::geometry::Geometry;
 use crate::policy::planner::Planner;
+use crate::policy::stats::Stats;
 use crate::policy::wire::{self, Request};
+use crate::Shared;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::c_str;
 use kernel::contig::{memory_block_size_bytes, PAGEBLOCK_NR_PAGES};
@@ -44,7 +48,11 @@ pub(crate) enum VirtioMem {
 
 impl VirtioMem {
     /// Binds the device: in a kdump kernel only to answer `/proc/vmcore`, as C does.
-    pub(crate) fn probe(dev: &virtio::Device, vqs: &[virtio::Virtqueue]) -> Result<Self> {
+    pub(crate) fn probe(
+        dev: &virtio::Device,
+        vqs: &[virtio::Virtqueue],
+        shared: &Shared,
+    ) -> Result<Self> {
         let vq = vqs.first().ok_or(EINVAL)?.clone();
         let cfg = config_io::read(dev)?;
         if is_kdump_kernel() {
@@ -58,7 +66,7 @@ impl VirtioMem {
                 return Err(EBUSY);
             }
         }
-        Ok(Self::Managed(Managed::probe(dev, vq, cfg)?))
+        Ok(Self::Managed(Managed::probe(dev, vq, cfg, shared)?))
     }
 
     /// The device changed its configuration: a run reads it (in a kdump kernel, nothing).
@@ -94,6 +102,7 @@ impl VirtioMem {
 /// A device the driver plugs and unplugs. Dropped in field order: the callbacks first, then
 /// the work and the state they reach.
 pub(crate) struct Managed {
+    _files: DeviceFiles,
     #[cfg(CONFIG_PM_SLEEP)]
     _sleep: Pin<KBox<PmNotifierRegistration<crate::sleep::NoHibernation>>>,
     _notifier: Pin<KBox<MemoryNotifierRegistration<Notifier>>>,
@@ -115,12 +124,17 @@ fn limits() -> Limits {
 impl Managed {
     /// Validates the device, logs its configuration, reserves its region, registers its memory
     /// group and callbacks, and starts the work loop.
-    fn probe(dev: &virtio::Device, vq: virtio::Virtqueue, cfg: DeviceConfig) -> Result<Self> {
-        // The module parameter that forces Big Block Mode comes with the parameters.
-        let geo = config::validate(&cfg, &limits(), ModeRequest::Auto).map_err(|e| {
-            dev.err(fmt!("refusing the device: {e}"));
-            EINVAL
-        })?;
+    fn probe(
+        dev: &virtio::Device,
+        vq: virtio::Virtqueue,
+        cfg: DeviceConfig,
+        shared: &Shared,
+    ) -> Result<Self> {
+        let geo = config::validate(&cfg, &limits(), params::mode(), params::bbm_block_size())
+            .map_err(|e| {
+                dev.err(fmt!("refusing the device: {e}"));
+                EINVAL
+            })?;
         // The device names an ACPI proximity domain, not a node: translate it as C does, and
         // fall back to the node of the region's start.
         let nid = dev
@@ -158,6 +172,7 @@ impl Managed {
             region,
             state <- new_mutex!(state, "virtio_mem_rs::state"),
             config_changed: AtomicBool::new(false),
+            stats: Stats::default(),
         }? Error);
         let work = Arc::pin_init(
             kernel::new_owned_work!(
@@ -185,9 +200,11 @@ impl Managed {
             PmNotifierRegistration::new(crate::sleep::NoHibernation(dev.handle()?), i32::MAX),
             GFP_KERNEL,
         )?;
+        let files = DeviceFiles::new(&shared.debugfs, dev.index(), &work)?;
         dev.ready();
         work.run_now();
         Ok(Self {
+            _files: files,
             #[cfg(CONFIG_PM_SLEEP)]
             _sleep: sleep,
             _notifier: notifier,

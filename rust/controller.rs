@@ -9,6 +9,7 @@ use crate::policy::offline_budget::OfflineBudget;
 use crate::policy::planner::{Planner, Span, Store};
 use crate::policy::retry::Backoff;
 use crate::policy::run_state::RunState;
+use crate::policy::stats::Stats;
 use crate::policy::unanswered::Outcome;
 use crate::policy::wire::{self, DeviceBlocks, Request, Response};
 use core::fmt;
@@ -93,6 +94,8 @@ pub(crate) struct Controller {
     /// Set by the config-change callback, in interrupt context where `state` cannot be
     /// taken; a run that sees it starts over with the new config.
     pub(crate) config_changed: AtomicBool,
+    /// What the debugfs files count.
+    pub(crate) stats: Stats,
 }
 
 /// Why a request did not go through.
@@ -137,8 +140,12 @@ impl Controller {
     /// the protocol, the virtqueue's errors otherwise (`ETIMEDOUT`: no answer came).
     pub(crate) fn request(&self, request: Request) -> Result<Response> {
         let mut response = [0u8; wire::RESPONSE_SIZE];
+        self.stats.sent(&request);
         let len = self.vq.exchange(&request.encode(), &mut response)?;
-        wire::decode_response(&response[..len.min(response.len())]).map_err(|_| EPROTO)
+        let answer =
+            wire::decode_response(&response[..len.min(response.len())]).map_err(|_| EPROTO)?;
+        self.stats.answered(answer);
+        Ok(answer)
     }
 
     /// Sends `request`, which must be acknowledged.

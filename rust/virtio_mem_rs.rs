@@ -10,15 +10,18 @@
 //! without `unsafe`, and without naming a mode.
 
 use kernel::c_str;
+use kernel::debugfs::Dir;
 use kernel::prelude::*;
 use kernel::virtio::{self, DeviceId};
 
 mod bound;
 mod config_io;
 mod controller;
+mod device_files;
 mod hotplug_callbacks;
 #[cfg(CONFIG_PROC_VMCORE)]
 mod kdump;
+mod params;
 #[cfg(CONFIG_PM_SLEEP)]
 mod sleep;
 mod work_loop;
@@ -35,6 +38,24 @@ kernel::module_virtio_driver! {
     author: "virtio-mem-rs developers",
     description: "Virtio-mem driver (Rust)",
     license: "GPL",
+    // C's names, types, defaults, descriptions and permissions.
+    params: {
+        unplug_online: bool {
+            default: true,
+            description: "Try to unplug online memory",
+            perm: 0o644,
+        },
+        force_bbm: bool {
+            default: false,
+            description: "Force Big Block Mode. Default is 0 (auto-selection)",
+            perm: 0o444,
+        },
+        bbm_block_size: u64 {
+            default: 0,
+            description: "Big Block size in bytes. Default is 0 (auto-detection).",
+            perm: 0o444,
+        },
+    },
 }
 
 /// The virtio device type of memory devices.
@@ -42,9 +63,16 @@ const VIRTIO_ID_MEM: u32 = 24;
 
 struct VirtioMemDriver;
 
+/// What every device of the driver shares.
+pub(crate) struct Shared {
+    /// `virtio_mem_rs/` in debugfs, which holds a directory per device.
+    pub(crate) debugfs: Dir,
+}
+
 #[vtable]
 impl virtio::Driver for VirtioMemDriver {
     type Data = bound::VirtioMem;
+    type Shared = Shared;
     const NAME: &'static CStr = c_str!("virtio_mem_rs");
     const FEATURES: &'static [u32] = &[
         policy::wire::F_UNPLUGGED_INACCESSIBLE,
@@ -55,8 +83,20 @@ impl virtio::Driver for VirtioMemDriver {
     ];
     const VIRTQUEUES: &'static [&'static CStr] = &[c_str!("guest-request")];
 
-    fn probe(dev: &virtio::Device, vqs: &[virtio::Virtqueue]) -> Result<Self::Data> {
-        bound::VirtioMem::probe(dev, vqs)
+    /// Refuses to load with bad parameters.
+    fn init() -> Result<Shared> {
+        params::check()?;
+        Ok(Shared {
+            debugfs: Dir::new(c_str!("virtio_mem_rs")),
+        })
+    }
+
+    fn probe(
+        dev: &virtio::Device,
+        vqs: &[virtio::Virtqueue],
+        shared: &Shared,
+    ) -> Result<Self::Data> {
+        bound::VirtioMem::probe(dev, vqs, shared)
     }
 
     fn remove(dev: &virtio::Device, data: &Self::Data) {

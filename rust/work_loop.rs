@@ -5,6 +5,7 @@
 //! planner decides what each step is, the run state what comes after the run.
 
 use crate::controller::{Controller, ControllerWork, Refused, State};
+use crate::params;
 use crate::policy::planner::{Span, Step};
 use crate::policy::run_state::{AfterRun, Lifecycle, RunEnd};
 use crate::policy::target::{target, Target};
@@ -58,13 +59,16 @@ impl OwnedWorkItem for Controller {
             }
         };
         let mut st = c.state.lock();
+        c.stats.run_ended(end);
         if end == RunEnd::Reached {
             st.backoff.reset();
+            c.stats.backoff_reset();
         }
         match st.run.end_run(end) {
             AfterRun::Nothing => {}
             AfterRun::ArmTimer => {
                 let ms = st.backoff.next_delay_ms();
+                c.stats.retry_armed(ms);
                 drop(st);
                 work.run_after(u32::try_from(ms).unwrap_or(u32::MAX));
             }
@@ -239,7 +243,11 @@ impl Controller {
 
     /// Unplugs `nb` plug units in the planner's order; busy memory is skipped for this run.
     fn unplug(&self, mut nb: u64) -> Result<(), Stop> {
-        let mut pass = self.state.lock().planner.unplug_pass(true);
+        let mut pass = self
+            .state
+            .lock()
+            .planner
+            .unplug_pass(params::unplug_online());
         let mut skipped = false;
         loop {
             let mut st = self.lock_for_step()?;
@@ -400,7 +408,9 @@ impl Controller {
             if self.config_changed.load(Ordering::Relaxed) {
                 return Err(Stop::Restart);
             }
-            match ContigRange::alloc(pfns, Alignment::Pageblock, GFP_KERNEL | __GFP_NOWARN) {
+            let taken = ContigRange::alloc(pfns, Alignment::Pageblock, GFP_KERNEL | __GFP_NOWARN);
+            self.stats.contig_attempt(taken.is_ok());
+            match taken {
                 Ok(pages) => {
                     self.region.fake_offline(pages).map_err(|e| {
                         self.err(fmt!("taking {span:?} out of use: {e:?}"));

@@ -257,8 +257,8 @@ pub fn validate(
         })
     } else {
         // Both are powers of two, so the larger is a multiple of the smaller.
-        let bb_size =
-            big_block_size(bbm_block_size, block.max(mb_size)).map_err(ConfigError::BbmBlockSize)?;
+        let bb_size = big_block_size(bbm_block_size, block.max(mb_size))
+            .map_err(ConfigError::BbmBlockSize)?;
         let first_bb = cfg.addr.div_ceil(bb_size);
         let nb_bb = (end / bb_size).saturating_sub(first_bb);
         if nb_bb == 0 {
@@ -366,7 +366,10 @@ mod tests {
         assert_eq!(big_block_size(0, 128 * MIB), Ok(128 * MIB));
         assert_eq!(big_block_size(GIB, 128 * MIB), Ok(GIB));
         assert_eq!(big_block_size(128 * MIB, 128 * MIB), Ok(128 * MIB));
-        assert_eq!(big_block_size(3, 128 * MIB), Err(BbmBlockSizeError::NotPowerOfTwo(3)));
+        assert_eq!(
+            big_block_size(3, 128 * MIB),
+            Err(BbmBlockSizeError::NotPowerOfTwo(3))
+        );
         assert_eq!(
             big_block_size(64 * MIB, 128 * MIB),
             Err(BbmBlockSizeError::TooSmall {
@@ -375,8 +378,12 @@ mod tests {
             })
         );
         // The C driver's words come first, for whoever greps the log for them.
-        assert!(std::format!("{}", BbmBlockSizeError::NotPowerOfTwo(3)).starts_with("bbm_block_size is not a power of 2"));
-        assert!(std::format!("{}", BbmBlockSizeError::TooSmall { size: 1, min: 2 }).starts_with("bbm_block_size is too small"));
+        assert!(std::format!("{}", BbmBlockSizeError::NotPowerOfTwo(3))
+            .starts_with("bbm_block_size is not a power of 2"));
+        assert!(
+            std::format!("{}", BbmBlockSizeError::TooSmall { size: 1, min: 2 })
+                .starts_with("bbm_block_size is too small")
+        );
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct Stats {
     contig_attempts: AtomicU64,
     contig_failures: AtomicU64,
     retries: AtomicU64,
+    /// The wait of the retry timer armed last; 0 once a run reached the requested size.
+    backoff_ms: AtomicU64,
     /// How the last run ended: a [`RunEnd`] as [`last_end_code`], 0 before the first.
     last_end: AtomicU8,
 }
@@ -58,7 +60,9 @@ const ENDS: [RunEnd; 7] = [
 
 fn last_end_code(end: RunEnd) -> u8 {
     // `ENDS` has every `RunEnd`, so the position is found; 1-based, 0 means none yet.
-    ENDS.iter().position(|&e| e == end).map_or(0, |i| i as u8 + 1)
+    ENDS.iter()
+        .position(|&e| e == end)
+        .map_or(0, |i| i as u8 + 1)
 }
 
 impl Stats {
@@ -80,9 +84,20 @@ impl Stats {
         }
     }
 
-    /// The retry timer was armed.
-    pub fn retry_armed(&self) {
+    /// The retry timer was armed to fire in `delay_ms`.
+    pub fn retry_armed(&self, delay_ms: u64) {
         self.retries.fetch_add(1, Relaxed);
+        self.backoff_ms.store(delay_ms, Relaxed);
+    }
+
+    /// A run reached the requested size: the back-off starts over.
+    pub fn backoff_reset(&self) {
+        self.backoff_ms.store(0, Relaxed);
+    }
+
+    /// The current back-off: the wait of the timer armed last, 0 after progress.
+    pub fn backoff_ms(&self) -> u64 {
+        self.backoff_ms.load(Relaxed)
     }
 
     /// A run ended.
@@ -194,9 +209,9 @@ impl<St: Store> Planner<St> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::DeviceBlocks;
     use crate::config::{validate, DeviceConfig, Limits, ModeRequest};
     use crate::planner::Store;
+    use crate::wire::DeviceBlocks;
 
     #[test]
     fn counts_by_type() {
@@ -212,7 +227,10 @@ mod tests {
         s.answered(Response::Busy);
         s.contig_attempt(true);
         s.contig_attempt(false);
-        s.retry_armed();
+        s.retry_armed(50_000);
+        assert_eq!(s.backoff_ms(), 50_000);
+        s.backoff_reset();
+        assert_eq!(s.backoff_ms(), 0);
         assert_eq!(s.requests().get("plug"), Some(2));
         assert_eq!(s.requests().get("unplug"), Some(0));
         assert_eq!(s.requests().get("unplug_all"), Some(1));
@@ -254,9 +272,13 @@ mod tests {
             usable_region_size: 1 << 30,
             ..Default::default()
         };
-        for (mode, first) in [(ModeRequest::Auto, "unused 8\nplugged 0\noffline 0\n"),
-            (ModeRequest::ForceBig, "unused 8\nplugged 0\nadded 0\ntaking_out 0\n")]
-        {
+        for (mode, first) in [
+            (ModeRequest::Auto, "unused 8\nplugged 0\noffline 0\n"),
+            (
+                ModeRequest::ForceBig,
+                "unused 8\nplugged 0\nadded 0\ntaking_out 0\n",
+            ),
+        ] {
             let g = validate(&cfg, &limits, mode, 0).unwrap();
             let p = Planner::<Host>::new(&g).unwrap();
             let c = p.census();
