@@ -14,7 +14,7 @@
 SHELL := /bin/bash
 export KSRC KDIR DRIVER CASES BENCH_RUNS SOAK_OPS VMRS_SEED VMRS_KERNELS
 
-.PHONY: all run check check-debug bench soak setup kernel module clean
+.PHONY: all run check check-debug bench soak shell setup kernel module clean
 
 all: module
 
@@ -33,6 +33,10 @@ bench:
 
 soak:
 	@scripts/soak.sh
+
+# A guest with the driver loaded, at its shell on this terminal (DRIVER=c: the C module).
+shell:
+	@scripts/shell.sh
 
 setup:
 	@scripts/setup.sh

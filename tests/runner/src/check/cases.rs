@@ -251,6 +251,23 @@ pub const CASES: &[Case] = &[
             "the device on PXM 0 = Linux node 1: its memory blocks go to node 1",
         )
     },
+    case(
+        "params",
+        "the module parameters: sysfs files and permissions, a bad value fails insmod, force_bbm + bbm_block_size, unplug_online=0",
+    ),
+    // The backend of device-busy, for BUSY answers to count.
+    Case {
+        layout: Layout::TightBackend,
+        timeout: Duration::from_secs(420),
+        c_known_failure: Some(KnownFailure {
+            evidence: "virtio_mem has no debugfs directory",
+            why: "the C driver has no debugfs files",
+        }),
+        ..case(
+            "debugfs",
+            "debugfs counters and sizes agree with the device after BUSY answers, a plug and an unplug",
+        )
+    },
     // The device gets BUSY from a backend that is too small until the host frees it: the
     // driver's retry timer (50 s) must bring the size up; the whole case takes about 4 minutes
     // under TCG.
