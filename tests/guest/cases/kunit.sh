@@ -2,8 +2,9 @@
 # KUnit ran the kernel crate's doc tests at boot (kunit.enable=1); read the
 # results it printed. The series' modules must be among them.
 . /tests/lib.sh
-MODULES="contig virtio memory_hotplug workqueue_owned"
-tap_plan $((2 + 2 * 4))
+MODULES="contig virtio memory_hotplug workqueue_owned module_param debugfs"
+set -- $MODULES
+tap_plan $((2 + 2 * $#))
 
 dmesg >/tmp/kunit.out
 totals=$(sed -n 's/^.*# rust_doctests_kernel: \(pass:.*\)$/\1/p' /tmp/kunit.out)
