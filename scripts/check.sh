@@ -85,6 +85,24 @@ if ! "$(cargo_cmd)" build --release --manifest-path "$RUNNER_MANIFEST" >"$RESULT
 	finish
 fi
 
+# modinfo_params KBUILD: `modinfo` of our module lists C's three parameters with C's
+# descriptions (types aside: ours says u64 where C says ulong). One test per kernel.
+modinfo_params() {
+	local ours c_ko=$1/drivers/virtio/virtio_mem.ko
+	params_of() { modinfo -F parm "$1" | sed 's/ ([a-z0-9]*)$//' | sort; }
+	ours=$(params_of "$TOP/rust/virtio_mem_rs.ko")
+	if [ "$(printf '%s\n' "$ours" | grep -c .)" -eq 3 ] && [ "$ours" = "$(params_of "$c_ko")" ]; then
+		say "modinfo: our three parameters, with C's names and descriptions"
+		passed=$((passed + 1))
+	else
+		say "modinfo: our parameters differ from C's: ours:"
+		printf '    %s\n' "$ours" >&2
+		say "C's:"
+		params_of "$c_ko" | sed 's/^/    /' >&2
+		failed=$((failed + 1))
+	fi
+}
+
 # vm_suite KERNEL CASES...: the kernel (cached), the module built against it, its initramfs and
 # the VM suite on it, both drivers. Prints one summary line for the kernel.
 vm_suite() {
@@ -99,6 +117,7 @@ vm_suite() {
 		failed=$((failed + 1))
 		return
 	fi
+	modinfo_params "$kbuild"
 	local case_args=() c
 	for c in "$@"; do
 		case_args+=(--case "$c")

@@ -11,7 +11,7 @@ REQUIRED=(
 	cpio:cpio gzip:gzip xz:xz-utils make:make gcc:gcc perl:perl
 	/usr/bin/rustc:rustc-web /usr/bin/rustdoc:rustc-web /usr/bin/clippy-driver:rust-web-clippy
 	/usr/bin/rustfmt:rustfmt-web
-	/bin/busybox:busybox-static qemu-system-x86_64:qemu-system-x86
+	/bin/busybox:busybox-static qemu-system-x86_64:qemu-system-x86 modinfo:kmod
 )
 # Headers and libraries with no command of their own.
 REQUIRED_FILES=(

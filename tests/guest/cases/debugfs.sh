@@ -5,7 +5,7 @@
 # counts by type are the ones QEMU's trace saw; the sizes are QEMU's. The C driver has no such
 # files: its run reports that and stops (a known failure of the control, not counted).
 . /tests/lib.sh
-tap_plan 16
+tap_plan 20
 # get FILE: one file of the device's directory; field FILE NAME: one `name value` line of it.
 get() { cat "$D/$1"; }
 field() { awk -v n="$2" '$1 == n { print $2 }' "$D/$1"; }
@@ -61,4 +61,17 @@ show
 check "unplug: sizes agree, 4 blocks left movable" eval 'wait_for 10 sizes_agree $((512 * MIB)) && [ "$(field blocks movable)" -eq 4 ]'
 check "unplug: unplug requests counted as the device saw them, every one answered, the run reached the size" \
 	eval 'counts_agree && answers_add_up && [ "$(field requests unplug)" -ge 1 ] && [ "$(get last_stop)" = Reached ]'
+check "the region file spans the device's 8 GiB; the usable region holds what is plugged and lies in it" \
+	eval 'r=$(get region) && [ $((${r#*-} - ${r%-*})) -eq $((8 * GIB)) ] &&
+		[ "$(get usable_region_size)" -ge "$(get plugged_size)" ] && [ "$(get usable_region_size)" -le $((8 * GIB)) ]'
+
+# One subblock of an online memory block: only alloc_contig_range() can take it out.
+contig_before=$(field alloc_contig_range attempts)
+check "unplug one subblock (to 510 MiB)" resize $((510 * MIB))
+show
+check "a subblock of online memory went through alloc_contig_range(), counted; failures never exceed attempts" \
+	eval '[ "$(field alloc_contig_range attempts)" -gt "$contig_before" ] &&
+		[ "$(field alloc_contig_range failures)" -le "$(field alloc_contig_range attempts)" ] && sizes_agree $((510 * MIB))'
+resize 0 >/dev/null
+check "unload: the device's directory goes with the driver" eval 'unload_driver && [ ! -e "$D" ]'
 tap_done

@@ -1,17 +1,26 @@
 # SPDX-License-Identifier: GPL-2.0
 # Case params: the module parameters C's driver has, with its names, types and defaults, in
 # /sys/module/MODULE/parameters/ with its permissions, and their effects: a value that does not
-# parse fails insmod; force_bbm=1 (with bbm_block_size=256 MiB) drives the device in Big Block
-# Mode in big blocks of that size; unplug_online=0, set through sysfs while the driver runs,
-# leaves online memory plugged, and 1 lets the next request unplug it. Ours also refuses a
+# parse fails insmod with EINVAL and the kernel names the parameter; force_bbm=1 drives the
+# device in Big Block Mode, by default one memory block per big block, with bbm_block_size in
+# big blocks of that size; unplug_online=0, set through sysfs while the driver runs, leaves
+# online memory plugged, and 1 lets the next request unplug it. Ours also refuses a
 # bbm_block_size that is not a power of two at insmod; C only ignores it (reported, not asserted).
+#
+# What tells the modes apart, beyond the driver's own log line: a request that is not a whole
+# number of big blocks. 130 MiB is 65 subblocks, which Sub Block Mode plugs exactly; in Big
+# Block Mode with 128 MiB big blocks only one big block fits (the device reaches 128 MiB and
+# stays there).
 . /tests/lib.sh
-tap_plan 16
+tap_plan 25
 P=/sys/module/$MODULE/parameters
 perm() { stat -c %a "$1"; }
 
 check "insmod with force_bbm=maybe fails (a value that does not parse)" eval '! load_driver force_bbm=maybe 2>/tmp/insmod.err'
 diag "insmod said: $(cat /tmp/insmod.err); kernel: $(dmesg | grep -F "invalid for parameter" | tail -n 1)"
+check "... with EINVAL, and the kernel names the parameter" \
+	eval 'grep -q "Invalid argument" /tmp/insmod.err && dmesg | grep -q "invalid for parameter .force_bbm."'
+check "... and no half-loaded module is left" eval '! module_loaded'
 if load_driver bbm_block_size=3 2>/tmp/insmod.err; then
 	diag "$MODULE loaded with bbm_block_size=3 (the C driver ignores a bad value)"
 	if [ "$DRIVER" = rust ]; then not_ok "ours refuses bbm_block_size=3 at insmod"; else ok "C loads with bbm_block_size=3 (not asserted: C only ignores it)"; fi
@@ -25,6 +34,19 @@ else
 		ok "C refuses bbm_block_size=3 (not asserted)"
 	fi
 fi
+
+# force_bbm alone: Big Block Mode with the smallest big block, one memory block.
+check "load $MODULE force_bbm=1" load_driver force_bbm=1
+bind_or_bail
+check "force_bbm=1: the driver logs Big Block Mode with one memory block per big block" \
+	eval 'dmesg | grep -q "$MODULE virtio[0-9]*: big block size: $(printf %#x $(block_size))"'
+base_blocks=$(count_blocks)
+resize $((130 * MIB)) 15 || true
+diag "asked for 130 MiB: the device reached $((DEV_SIZE / MIB)) MiB"
+check "force_bbm=1: 130 MiB asked, one whole big block plugged (128 MiB), 1 memory block added" \
+	eval '[ "$(device_size)" -eq $((128 * MIB)) ] && wait_for 30 blocks_are $((base_blocks + 1))'
+check "force_bbm=1: unplug to 0" resize 0
+check "unload $MODULE" unload_driver
 
 # Big Block Mode in 256 MiB big blocks: two memory blocks each.
 check "load $MODULE force_bbm=1 bbm_block_size=0x10000000" load_driver force_bbm=1 bbm_block_size=0x10000000
@@ -42,6 +64,7 @@ check "unload $MODULE" unload_driver
 
 check "load $MODULE (defaults)" load_driver
 bind_or_bail
+check "defaults: Sub Block Mode plugs 130 MiB exactly" resize $((130 * MIB)) 30
 resize $GIB >/dev/null
 diag "plugged $((DEV_SIZE / MIB)) MiB"
 echo 0 >$P/unplug_online
