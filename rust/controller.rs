@@ -9,7 +9,7 @@ use crate::policy::offline_budget::OfflineBudget;
 use crate::policy::planner::{Planner, Span, Store};
 use crate::policy::retry::Backoff;
 use crate::policy::run_state::RunState;
-use crate::policy::stats::Stats;
+use crate::policy::stats::{elapsed_ns, Phase, Stats};
 use crate::policy::unanswered::Outcome;
 use crate::policy::wire::{self, DeviceBlocks, Request, Response};
 use core::fmt;
@@ -20,6 +20,7 @@ use kernel::memory_hotplug::{DeviceRegion, MemoryGroup};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::{Arc, Mutex};
+use kernel::time::Ktime;
 use kernel::virtio;
 use kernel::workqueue::OwnedWork;
 
@@ -136,12 +137,24 @@ impl Controller {
         self.handle.with(config_io::read)?
     }
 
+    /// Runs `f` and adds the time it took to `phase`'s total in the debugfs file `phase_ns`.
+    pub(crate) fn timed<T>(&self, phase: Phase, f: impl FnOnce() -> T) -> T {
+        let start = Ktime::ktime_get();
+        let out = f();
+        let end = Ktime::ktime_get();
+        self.stats
+            .timed(phase, elapsed_ns(start.to_ns(), end.to_ns()));
+        out
+    }
+
     /// Sends `request` and returns the device's answer type: `EPROTO` for an answer outside
     /// the protocol, the virtqueue's errors otherwise (`ETIMEDOUT`: no answer came).
     pub(crate) fn request(&self, request: Request) -> Result<Response> {
         let mut response = [0u8; wire::RESPONSE_SIZE];
         self.stats.sent(&request);
-        let len = self.vq.exchange(&request.encode(), &mut response)?;
+        let len = self.timed(Phase::Request, || {
+            self.vq.exchange(&request.encode(), &mut response)
+        })?;
         let answer =
             wire::decode_response(&response[..len.min(response.len())]).map_err(|_| EPROTO)?;
         self.stats.answered(answer);

@@ -89,6 +89,10 @@ const FILES: &[(&CStr, ShowFn)] = &[
     (c_str!("answers"), |c, _, f| {
         write!(f, "{}", c.stats.answers())
     }),
+    // Nanoseconds spent in each phase of the work since probe.
+    (c_str!("phase_ns"), |c, _, f| {
+        write!(f, "{}", c.stats.phase_ns())
+    }),
     (c_str!("alloc_contig_range"), |c, _, f| {
         write!(f, "{}", c.stats.contig())
     }),

@@ -7,6 +7,7 @@
 use crate::controller::{Controller, ControllerWork, State};
 use crate::policy::planner::Membership;
 use crate::policy::run_state::Event;
+use crate::policy::stats::Phase;
 use kernel::contig::{zone_is_movable, PfnRange};
 use kernel::fmt;
 use kernel::memory_hotplug::{MemoryAction, MemoryNotifier, OnlinePageHandler, OnlinePages};
@@ -124,11 +125,13 @@ impl OnlinePageHandler for OnlineHandler {
         if !c.region.contains(start, size) {
             return;
         }
-        // Our lock before the region's, as everywhere.
-        let st = c.state.lock();
-        c.region.online_pages(pages, |pageblock| {
-            let (addr, _) = bytes(pageblock);
-            st.planner.is_usable(addr)
+        c.timed(Phase::OnlinePages, || {
+            // Our lock before the region's, as everywhere.
+            let st = c.state.lock();
+            c.region.online_pages(pages, |pageblock| {
+                let (addr, _) = bytes(pageblock);
+                st.planner.is_usable(addr)
+            });
         });
     }
 }

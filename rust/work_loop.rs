@@ -8,6 +8,7 @@ use crate::controller::{Controller, ControllerWork, Refused, State};
 use crate::params;
 use crate::policy::planner::{Span, Step};
 use crate::policy::run_state::{AfterRun, Lifecycle, RunEnd};
+use crate::policy::stats::Phase;
 use crate::policy::target::{target, Target};
 use crate::policy::unanswered::{taken_pages_after, TakenPages};
 use crate::policy::wire::{DeviceBlocks, Request};
@@ -51,13 +52,13 @@ impl OwnedWorkItem for Controller {
         if !c.state.lock().run.start_run() {
             return;
         }
-        let end = loop {
+        let end = c.timed(Phase::Run, || loop {
             match c.run_once() {
                 Ok(()) => break RunEnd::Reached,
                 Err(Stop::Restart) => continue,
                 Err(Stop::End(end)) => break end,
             }
-        };
+        });
         let mut st = c.state.lock();
         c.stats.run_ended(end);
         if end == RunEnd::Reached {
@@ -224,7 +225,10 @@ impl Controller {
 
     /// Adds a freshly plugged unit to Linux; when that fails, unplugs it again.
     fn add_unit(&self, unit: u64, plug: Span, add: Span) -> Result<(), Stop> {
-        let Err(e) = self.region.add_memory(&self.group, add.addr, add.size) else {
+        let added = self.timed(Phase::Add, || {
+            self.region.add_memory(&self.group, add.addr, add.size)
+        });
+        let Err(e) = added else {
             return Ok(());
         };
         self.warn(fmt!("adding memory at {:#x} failed: {e:?}", add.addr));
@@ -360,7 +364,9 @@ impl Controller {
         }
         st.run.set_own(Some(unit));
         drop(st);
-        let removed = self.region.offline_and_remove_memory(span.addr, span.size);
+        let removed = self.timed(Phase::OfflineRemove, || {
+            self.region.offline_and_remove_memory(span.addr, span.size)
+        });
         let mut st = self.state.lock();
         st.run.set_own(None);
         if let Err(e) = removed {
@@ -408,7 +414,9 @@ impl Controller {
             if self.config_changed.load(Ordering::Relaxed) {
                 return Err(Stop::Restart);
             }
-            let taken = ContigRange::alloc(pfns, Alignment::Pageblock, GFP_KERNEL | __GFP_NOWARN);
+            let taken = self.timed(Phase::AllocContig, || {
+                ContigRange::alloc(pfns, Alignment::Pageblock, GFP_KERNEL | __GFP_NOWARN)
+            });
             self.stats.contig_attempt(taken.is_ok());
             match taken {
                 Ok(pages) => {
@@ -429,7 +437,8 @@ impl Controller {
     /// unit, or pages this run took out of use.
     fn give_back(&self, span: Span) -> Result<(), Stop> {
         let pfns = self.pfns(span).map_err(|_| BROKEN)?;
-        self.region.fake_online(pfns).map_err(|e| {
+        let onlined = self.timed(Phase::FakeOnline, || self.region.fake_online(pfns));
+        onlined.map_err(|e| {
             self.err(fmt!("onlining {span:?}: {e:?}"));
             BROKEN
         })
@@ -467,7 +476,9 @@ impl Controller {
         };
         // Offline units are removed at once; online ones are offlined first, which the
         // notifier follows (the pages we took are skipped through their dropped references).
-        let removed = self.region.offline_and_remove_memory(span.addr, span.size);
+        let removed = self.timed(Phase::OfflineRemove, || {
+            self.region.offline_and_remove_memory(span.addr, span.size)
+        });
         let mut st = self.state.lock();
         st.run.set_own(None);
         match removed {

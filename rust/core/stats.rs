@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! What the driver counts for its debugfs files: requests sent and answers received by type,
-//! `alloc_contig_range()` attempts and failures, retries armed; and the census of the
-//! region's hotplug units by state. The C driver counts none of these.
+//! `alloc_contig_range()` attempts and failures, retries armed, the time spent in each phase
+//! of its work; and the census of the region's hotplug units by state. The C driver counts
+//! none of these.
 
 use super::planner::{Planner, Store};
 use super::run_state::RunEnd;
@@ -33,6 +34,44 @@ fn answer_index(r: Response) -> usize {
     }
 }
 
+/// The phases of the driver's work that the glue times, in the order of [`PHASES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// A request's round trip: sent to the device until its answer came.
+    Request,
+    /// Adding memory (`add_memory_driver_managed()`), with the kernel's auto-onlining in it.
+    Add,
+    /// The online-page handler, in whoever onlines a block of ours: which pages reach the
+    /// buddy allocator.
+    OnlinePages,
+    /// Offlining and removing memory (`offline_and_remove_memory()`).
+    OfflineRemove,
+    /// `alloc_contig_range()`, successful or not.
+    AllocContig,
+    /// Handing plugged or taken pages of online memory to the buddy allocator.
+    FakeOnline,
+    /// Whole runs of the work loop: every other phase but the online-page handler's happens
+    /// inside one, so the rest of it is the driver's own bookkeeping and waiting for its lock.
+    Run,
+}
+
+/// Names of the phases, in the order of [`Phase`].
+const PHASES: [&str; 7] = [
+    "request",
+    "add",
+    "online_pages",
+    "offline_remove",
+    "alloc_contig",
+    "fake_online",
+    "run",
+];
+
+/// Nanoseconds from `start_ns` to `end_ns` of a monotonic clock; 0 should the clock not be
+/// (a saturating difference, so no overflow and no wrap to a huge time).
+pub fn elapsed_ns(start_ns: i64, end_ns: i64) -> u64 {
+    u64::try_from(end_ns.saturating_sub(start_ns)).unwrap_or(0)
+}
+
 /// Counters, updated without the driver's lock (relaxed: each is read on its own).
 #[derive(Default)]
 pub struct Stats {
@@ -45,6 +84,8 @@ pub struct Stats {
     backoff_ms: AtomicU64,
     /// How the last run ended: a [`RunEnd`] as [`last_end_code`], 0 before the first.
     last_end: AtomicU8,
+    /// Nanoseconds spent in each [`Phase`], cumulative.
+    phase_ns: [AtomicU64; 7],
 }
 
 /// The runs' ends, in a fixed order for [`Stats::last_end`].
@@ -98,6 +139,19 @@ impl Stats {
     /// The current back-off: the wait of the timer armed last, 0 after progress.
     pub fn backoff_ms(&self) -> u64 {
         self.backoff_ms.load(Relaxed)
+    }
+
+    /// `ns` more were spent in `phase`. Saturating: a total stuck at the maximum is still
+    /// readable as "very long", a wrapped one would be a lie.
+    pub fn timed(&self, phase: Phase, ns: u64) {
+        // The closure always returns `Some`, so this cannot fail.
+        let _ = self.phase_ns[phase as usize]
+            .fetch_update(Relaxed, Relaxed, |total| Some(total.saturating_add(ns)));
+    }
+
+    /// Nanoseconds spent in each phase.
+    pub fn phase_ns(&self) -> Counts {
+        Counts::read(&PHASES, &self.phase_ns)
     }
 
     /// A run ended.
@@ -285,6 +339,65 @@ mod tests {
             assert_eq!(c.get("unused"), Some(8));
             assert!(std::format!("{c}").starts_with(first), "{c}");
         }
+    }
+
+    #[test]
+    fn phase_times_add_up_by_phase() {
+        let s = Stats::default();
+        assert_eq!(
+            std::format!("{}", s.phase_ns()),
+            "request 0\nadd 0\nonline_pages 0\noffline_remove 0\nalloc_contig 0\n\
+             fake_online 0\nrun 0\n"
+        );
+        s.timed(Phase::Request, 1_000);
+        s.timed(Phase::Request, 2_500);
+        s.timed(Phase::AllocContig, 7);
+        s.timed(Phase::Run, 10_000);
+        let t = s.phase_ns();
+        assert_eq!(t.get("request"), Some(3_500));
+        assert_eq!(t.get("alloc_contig"), Some(7));
+        assert_eq!(t.get("run"), Some(10_000));
+        assert_eq!(t.get("add"), Some(0));
+        assert_eq!(t.get("offline_remove"), Some(0));
+        assert_eq!(t.get("nothing"), None);
+    }
+
+    #[test]
+    fn every_phase_has_its_own_counter() {
+        let phases = [
+            Phase::Request,
+            Phase::Add,
+            Phase::OnlinePages,
+            Phase::OfflineRemove,
+            Phase::AllocContig,
+            Phase::FakeOnline,
+            Phase::Run,
+        ];
+        let s = Stats::default();
+        for (i, &p) in phases.iter().enumerate() {
+            s.timed(p, 1 << i);
+        }
+        for (i, name) in PHASES.iter().enumerate() {
+            assert_eq!(s.phase_ns().get(name), Some(1 << i), "{name}");
+        }
+    }
+
+    #[test]
+    fn phase_times_saturate() {
+        let s = Stats::default();
+        s.timed(Phase::Add, u64::MAX - 1);
+        s.timed(Phase::Add, 5);
+        assert_eq!(s.phase_ns().get("add"), Some(u64::MAX));
+    }
+
+    #[test]
+    fn elapsed_time_never_wraps() {
+        assert_eq!(elapsed_ns(100, 350), 250);
+        assert_eq!(elapsed_ns(0, 0), 0);
+        // A clock going backwards is no time, not 2^64 - 1 ns.
+        assert_eq!(elapsed_ns(350, 100), 0);
+        assert_eq!(elapsed_ns(i64::MIN, i64::MAX), i64::MAX as u64);
+        assert_eq!(elapsed_ns(i64::MAX, i64::MIN), 0);
     }
 
     #[test]

@@ -323,9 +323,11 @@ fn bench(args: &Args) -> bool {
     let size = |p: &PathBuf| (bench::file_size(p), bench::loaded_size(p));
     let ko = (size(&args.ko.0), size(&args.ko.1));
     let figures = bench::report::figures(&samples, &plan.sizes_gib, &plan.bbm_sizes_gib, ko);
-    let table = bench::report::markdown(&figures, plan.runs);
+    let phases = bench::report::phase_rows(&samples, &plan.sizes_gib, &plan.bbm_sizes_gib);
+    let mut table = bench::report::markdown(&figures, plan.runs);
+    table.push_str(&bench::report::phase_markdown(&phases));
     let dir = &args.env.logdir;
-    let json = bench::report::to_json(&samples, &figures, plan.runs);
+    let json = bench::report::to_json(&samples, &figures, &phases, plan.runs);
     let written = std::fs::write(dir.join("bench.md"), &table)
         .and_then(|()| std::fs::write(dir.join("bench.json"), json.to_string()));
     if let Err(e) = written {

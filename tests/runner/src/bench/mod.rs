@@ -39,6 +39,12 @@ pub struct Sample {
     pub unplugged: Option<u64>,
     /// Plug and unplug requests the device got meanwhile, from QEMU's trace.
     pub requests: Option<u64>,
+    /// Plug, unplug and unplug-all requests the driver sent meanwhile, by its own count (its
+    /// debugfs file `requests`; ours only: the C driver has no such files).
+    pub driver_requests: Option<u64>,
+    /// Nanoseconds the driver spent in each phase meanwhile, in the order of its `phase_ns`
+    /// file (ours only).
+    pub phase_ns: Vec<(String, u64)>,
 }
 
 /// Parses one console line; `None` for any other line.
@@ -57,6 +63,8 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
         cpu_ms: f64::NAN,
         unplugged: None,
         requests: None,
+        driver_requests: None,
+        phase_ns: Vec::new(),
     };
     for word in rest.split_whitespace() {
         let (key, value) = word.split_once('=')?;
@@ -74,7 +82,11 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
                 let n: u64 = value.parse().ok()?;
                 s.requests = Some(s.requests.unwrap_or(0) + n);
             }
-            _ => return None,
+            "driver_requests" => s.driver_requests = Some(value.parse().ok()?),
+            _ => {
+                let phase = key.strip_prefix("ns_")?;
+                s.phase_ns.push((phase.to_string(), value.parse().ok()?));
+            }
         }
     }
     (!s.op.is_empty() && s.device_ms.is_finite() && s.cpu_ms.is_finite()).then_some(s)
@@ -315,6 +327,49 @@ mod tests {
         );
         assert!(parse_sample("# report requested=1", Driver::C, 1).is_none());
         assert!(parse_sample("# bench size=1 device_ms=1 cpu_ms=1", Driver::C, 1).is_none());
+    }
+
+    #[test]
+    fn parses_what_our_driver_counted() {
+        let s = parse_sample(
+            "# bench op=unplug zone=online_movable size=1073741824 device_ms=120 cpu_ms=50 \
+             plug_requests=0 unplug_requests=8 ns_request=2000 ns_alloc_contig=5000000 \
+             driver_requests=8",
+            Driver::Rust,
+            1,
+        )
+        .expect("a sample");
+        assert_eq!(s.requests, Some(8));
+        assert_eq!(s.driver_requests, Some(8));
+        assert_eq!(
+            s.phase_ns,
+            [
+                ("request".to_string(), 2000),
+                ("alloc_contig".to_string(), 5_000_000)
+            ]
+        );
+        // The C driver's lines have none of it.
+        let c = parse_sample(
+            "# bench op=plug size=1 device_ms=1 cpu_ms=1 plug_requests=1 unplug_requests=0 ",
+            Driver::C,
+            1,
+        )
+        .expect("a sample");
+        assert_eq!(c.driver_requests, None);
+        assert!(c.phase_ns.is_empty());
+        // Other keys, and phases without a number, are still refused.
+        assert!(parse_sample(
+            "# bench op=plug device_ms=1 cpu_ms=1 ns_add=x",
+            Driver::Rust,
+            1
+        )
+        .is_none());
+        assert!(parse_sample(
+            "# bench op=plug device_ms=1 cpu_ms=1 what=1",
+            Driver::Rust,
+            1
+        )
+        .is_none());
     }
 
     #[test]

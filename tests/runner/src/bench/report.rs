@@ -1,5 +1,6 @@
 //! The figures of a bench run: medians with min–max per driver and the ratio ours/C, as a
-//! Markdown table and as JSON.
+//! Markdown table and as JSON; and what our driver counted and timed inside itself during
+//! each step (its debugfs files), which the C driver cannot tell.
 
 use serde_json::{json, Value};
 
@@ -15,7 +16,12 @@ pub struct Figure {
     pub higher_is_better: bool,
     pub c: Vec<f64>,
     pub rust: Vec<f64>,
+    /// Shown instead of C's values when C cannot have them (figures from our debugfs files).
+    pub c_note: Option<&'static str>,
 }
+
+/// What the tables say for C where a figure comes from our driver's debugfs files.
+pub const NO_FILES: &str = "n/a: the C driver has no debugfs files";
 
 /// Median, minimum and maximum; `None` for no values.
 pub fn summary(values: &[f64]) -> Option<(f64, f64, f64)> {
@@ -78,7 +84,29 @@ fn figure(
         higher_is_better,
         c: values(samples, Driver::C, &pick),
         rust: values(samples, Driver::Rust, &pick),
+        c_note: None,
     }
+}
+
+/// A figure of our driver alone, from its debugfs files.
+fn ours_only(name: String, unit: &'static str, rust: Vec<f64>) -> Figure {
+    Figure {
+        name,
+        unit,
+        higher_is_better: false,
+        c: Vec::new(),
+        rust,
+        c_note: Some(NO_FILES),
+    }
+}
+
+/// The requests our driver counted itself during the samples `this` picks, to stand next to
+/// QEMU's count.
+fn driver_requests(samples: &[Sample], name: String, this: impl Fn(&Sample) -> bool) -> Figure {
+    let rust = values(samples, Driver::Rust, |s| {
+        this(s).then_some(s.driver_requests? as f64)
+    });
+    ours_only(name, "requests", rust)
 }
 
 /// The plug and unplug requests the device got during the samples `this` picks.
@@ -91,12 +119,12 @@ fn requests(samples: &[Sample], name: String, this: impl Fn(&Sample) -> bool) ->
 /// The modules' sizes, C's first: `(file, loaded)`.
 pub type KoSizes = ((u64, u64), (u64, u64));
 
-/// The five figures of one plug or unplug step, picked by `this`.
+/// The figures of one plug or unplug step, picked by `this`.
 fn step_figures(
     samples: &[Sample],
     label: &str,
     this: impl Fn(&Sample) -> bool + Copy,
-) -> [Figure; 5] {
+) -> [Figure; 6] {
     let ms = |what: &str, pick: fn(&Sample) -> Option<f64>| {
         figure(samples, format!("{label}: {what}"), "ms", false, |s| {
             this(s).then(|| pick(s)).flatten()
@@ -108,17 +136,28 @@ fn step_figures(
         ms("memory blocks", |s| s.blocks_ms),
         ms("guest CPU", |s| Some(s.cpu_ms)),
         requests(samples, format!("{label}: requests"), this),
+        driver_requests(
+            samples,
+            format!("{label}: requests, the driver's count"),
+            this,
+        ),
     ]
 }
 
-/// Every figure of the run, in table order: Sub Block Mode's plug and unplug rows, then Big
-/// Block Mode's, each labelled with its mode, then the pressure tests and the module sizes.
-pub fn figures(
-    samples: &[Sample],
-    sizes_gib: &[u64],
-    bbm_sizes_gib: &[u64],
-    ko: KoSizes,
-) -> Vec<Figure> {
+/// Which samples a step of the bench is.
+type Pick = Box<dyn Fn(&Sample) -> bool>;
+
+/// One step of the bench, for every table: its label, its samples, and whether it is the
+/// unplug under pressure (whose figures differ).
+struct Step {
+    label: String,
+    this: Pick,
+    pressure: bool,
+}
+
+/// The steps in table order: Sub Block Mode's plug and unplug steps, then Big Block Mode's,
+/// each labelled with its mode, then the pressure tests.
+fn steps(samples: &[Sample], sizes_gib: &[u64], bbm_sizes_gib: &[u64]) -> Vec<Step> {
     let mut out = Vec::new();
     let bbm_label = format!("BBM, {} GiB blocks", BBM_BLOCK / GIB);
     for (mode, sizes, label) in [
@@ -131,27 +170,57 @@ pub fn figures(
         for (op, verb) in [("first-plug", "plug"), ("first-unplug", "unplug")] {
             let this = move |s: &Sample| s.op == op && s.mode == mode && s.zone == "online_movable";
             if let Some(first) = samples.iter().find(|s| this(s)) {
-                let name = format!(
-                    "first {verb} after loading, {} MiB ({label})",
-                    first.size >> 20
-                );
-                out.extend(step_figures(samples, &name, this));
+                out.push(Step {
+                    label: format!(
+                        "first {verb} after loading, {} MiB ({label})",
+                        first.size >> 20
+                    ),
+                    this: Box::new(this),
+                    pressure: false,
+                });
             }
         }
         for op in ["plug", "unplug"] {
             for &g in sizes {
-                let this = move |s: &Sample| s.op == op && s.mode == mode && s.size == g * GIB;
-                out.extend(step_figures(
-                    samples,
-                    &format!("{op} {g} GiB ({label})"),
-                    this,
-                ));
+                out.push(Step {
+                    label: format!("{op} {g} GiB ({label})"),
+                    this: Box::new(move |s: &Sample| {
+                        s.op == op && s.mode == mode && s.size == g * GIB
+                    }),
+                    pressure: false,
+                });
             }
         }
     }
     for zone in ["online_movable", "online_kernel"] {
-        let this = move |s: &Sample| s.op == "pressure" && s.mode == SBM && s.zone == zone;
-        let label = format!("unplug 4 GiB under pressure ({zone})");
+        out.push(Step {
+            label: format!("unplug 4 GiB under pressure ({zone})"),
+            this: Box::new(move |s: &Sample| s.op == "pressure" && s.mode == SBM && s.zone == zone),
+            pressure: true,
+        });
+    }
+    out
+}
+
+/// Every figure of the run, in table order: Sub Block Mode's plug and unplug rows, then Big
+/// Block Mode's, each labelled with its mode, then the pressure tests and the module sizes.
+pub fn figures(
+    samples: &[Sample],
+    sizes_gib: &[u64],
+    bbm_sizes_gib: &[u64],
+    ko: KoSizes,
+) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for Step {
+        label,
+        this,
+        pressure,
+    } in steps(samples, sizes_gib, bbm_sizes_gib)
+    {
+        if !pressure {
+            out.extend(step_figures(samples, &label, &this));
+            continue;
+        }
         out.push(figure(
             samples,
             format!("{label}: unplugged"),
@@ -176,7 +245,12 @@ pub fn figures(
             false,
             |s| this(s).then_some(s.cpu_ms),
         ));
-        out.push(requests(samples, format!("{label}: requests"), this));
+        out.push(requests(samples, format!("{label}: requests"), &this));
+        out.push(driver_requests(
+            samples,
+            format!("{label}: requests, the driver's count"),
+            &this,
+        ));
     }
     let ((c_file, c_loaded), (rust_file, rust_loaded)) = ko;
     for (name, c, rust) in [
@@ -193,6 +267,7 @@ pub fn figures(
             higher_is_better: false,
             c: vec![c as f64],
             rust: vec![rust as f64],
+            c_note: None,
         });
     }
     out
@@ -201,7 +276,11 @@ pub fn figures(
 fn cell(values: &[f64], unit: &str) -> String {
     // Percentages near 100 need decimals to show what is left (one 2 MiB subblock of 4 GiB
     // is 0.05%).
-    let p = if unit == "%" { 2 } else { 0 };
+    cell_to(values, if unit == "%" { 2 } else { 0 })
+}
+
+/// A cell with `p` decimals.
+fn cell_to(values: &[f64], p: usize) -> String {
     match summary(values) {
         Some((m, lo, hi)) if lo == hi => format!("{m:.p$}"),
         Some((m, lo, hi)) => format!("{m:.p$} ({lo:.p$}–{hi:.p$})"),
@@ -225,7 +304,7 @@ pub fn markdown(figures: &[Figure], runs: usize) -> String {
             "| {} | {} | {} | {} | {} | {} |\n",
             f.name,
             f.unit,
-            cell(&f.c, f.unit),
+            f.c_note.map_or_else(|| cell(&f.c, f.unit), str::to_string),
             cell(&f.rust, f.unit),
             ratio,
             p
@@ -242,8 +321,94 @@ pub fn markdown(figures: &[Figure], runs: usize) -> String {
     s
 }
 
-/// The whole run as JSON: every sample and every figure.
-pub fn to_json(samples: &[Sample], figures: &[Figure], runs: usize) -> Value {
+/// What our driver timed inside itself during one step: one figure per phase of its
+/// `phase_ns` file, in milliseconds.
+#[derive(Debug, Clone)]
+pub struct PhaseRow {
+    pub step: String,
+    pub phases: Vec<Figure>,
+}
+
+/// The phases our driver's samples name, in the order of its file.
+fn phase_names(samples: &[Sample]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for s in samples.iter().filter(|s| s.driver == Driver::Rust) {
+        for (name, _) in &s.phase_ns {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+    }
+    names
+}
+
+/// The time per phase inside our driver for each step, in the steps' table order; none when
+/// no sample has them (the driver had no `phase_ns` file).
+pub fn phase_rows(samples: &[Sample], sizes_gib: &[u64], bbm_sizes_gib: &[u64]) -> Vec<PhaseRow> {
+    let names = phase_names(samples);
+    if names.is_empty() {
+        return Vec::new();
+    }
+    steps(samples, sizes_gib, bbm_sizes_gib)
+        .into_iter()
+        .map(|Step { label, this, .. }| PhaseRow {
+            phases: names
+                .iter()
+                .map(|name| {
+                    let rust = values(samples, Driver::Rust, |s| {
+                        let ns = s.phase_ns.iter().find(|(n, _)| n == name)?.1;
+                        this(s).then_some(ns as f64 / 1e6)
+                    });
+                    ours_only(name.clone(), "ms", rust)
+                })
+                .collect(),
+            step: label,
+        })
+        .collect()
+}
+
+/// The table of [`phase_rows`]: a column per phase, and C's column saying why it is empty.
+pub fn phase_markdown(rows: &[PhaseRow]) -> String {
+    let Some(first) = rows.first() else {
+        return format!(
+            "\nTime inside our driver by phase: none of its samples had it. C: {NO_FILES}.\n"
+        );
+    };
+    let names: Vec<&str> = first.phases.iter().map(|f| f.name.as_str()).collect();
+    let mut s = format!(
+        "\nTime inside our driver by phase, ms, median (min–max) over the runs (its debugfs \
+         file `phase_ns`, read before and after each step):\n\n| step | {} | C |\n|---|{}---|\n",
+        names.join(" | "),
+        "---|".repeat(names.len())
+    );
+    for row in rows {
+        // A tenth of a ms: some phases of a step take less than one.
+        let cells: Vec<String> = row.phases.iter().map(|f| cell_to(&f.rust, 1)).collect();
+        s.push_str(&format!(
+            "| {} | {} | {NO_FILES} |\n",
+            row.step,
+            cells.join(" | ")
+        ));
+    }
+    s.push_str(
+        "\nrequest: a request's round trip to the device; add: adding memory, the kernel's \
+         auto-onlining included; online_pages: our online-page handler, inside add here; \
+         offline_remove: offlining and removing memory; alloc_contig: alloc_contig_range(); \
+         fake_online: handing pages to the buddy allocator; run: whole runs of the work loop, \
+         which hold the others.\n",
+    );
+    s
+}
+
+fn side(v: &[f64]) -> Value {
+    match summary(v) {
+        Some((m, lo, hi)) => json!({ "median": m, "min": lo, "max": hi, "values": v }),
+        None => Value::Null,
+    }
+}
+
+/// The whole run as JSON: every sample, every figure and our driver's time per phase.
+pub fn to_json(samples: &[Sample], figures: &[Figure], phases: &[PhaseRow], runs: usize) -> Value {
     let samples: Vec<Value> = samples
         .iter()
         .map(|s| {
@@ -252,24 +417,37 @@ pub fn to_json(samples: &[Sample], figures: &[Figure], runs: usize) -> Value {
                 "size": s.size, "device_ms": s.device_ms, "memtotal_ms": s.memtotal_ms,
                 "blocks_ms": s.blocks_ms,
                 "cpu_ms": s.cpu_ms, "unplugged": s.unplugged, "requests": s.requests,
+                "driver_requests": s.driver_requests,
+                "phase_ns": s.phase_ns.iter().map(|(n, v)| (n.clone(), json!(v)))
+                    .collect::<serde_json::Map<String, Value>>(),
             })
         })
         .collect();
     let figures: Vec<Value> = figures
         .iter()
         .map(|f| {
-            let side = |v: &[f64]| match summary(v) {
-                Some((m, lo, hi)) => json!({ "median": m, "min": lo, "max": hi, "values": v }),
-                None => Value::Null,
-            };
+            let c = f.c_note.map_or_else(|| side(&f.c), |note| json!(note));
             json!({
                 "name": f.name, "unit": f.unit, "higher_is_better": f.higher_is_better,
-                "c": side(&f.c), "rust": side(&f.rust), "ratio_rust_over_c": f.ratio(),
+                "c": c, "rust": side(&f.rust), "ratio_rust_over_c": f.ratio(),
                 "p": f.p(),
             })
         })
         .collect();
-    json!({ "runs_per_driver": runs, "figures": figures, "samples": samples })
+    let phases: Vec<Value> = phases
+        .iter()
+        .map(|row| {
+            let ms: serde_json::Map<String, Value> = row
+                .phases
+                .iter()
+                .map(|f| (f.name.clone(), side(&f.rust)))
+                .collect();
+            json!({ "step": row.step, "unit": "ms", "rust": ms, "c": NO_FILES })
+        })
+        .collect();
+    json!({
+        "runs_per_driver": runs, "figures": figures, "driver_phases": phases, "samples": samples
+    })
 }
 
 #[cfg(test)]
@@ -291,6 +469,7 @@ mod tests {
             higher_is_better: higher,
             c,
             rust,
+            c_note: None,
         };
         let slower = f(vec![100.0, 100.0], vec![106.0, 106.0], false);
         assert!((slower.ratio().unwrap_or(0.0) - 1.06).abs() < 1e-9);
@@ -360,7 +539,96 @@ mod tests {
         );
         // No unplug samples: the rows are there, empty, in the same shape.
         assert!(device("unplug 4 GiB (BBM, 1 GiB blocks): device").is_empty());
-        assert_eq!(figures.len(), 2 * 2 * 5 + 2 * 4 + 2);
+        assert_eq!(figures.len(), 2 * 2 * 6 + 2 * 5 + 2);
+    }
+
+    fn ours_and_cs(line: &str) -> Vec<Sample> {
+        // Our line carries the driver's counts; C's the same step without them.
+        let c_line: String = line
+            .split_whitespace()
+            .filter(|w| !w.starts_with("ns_") && !w.starts_with("driver_"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        vec![
+            crate::bench::parse_sample(line, Driver::Rust, 1).expect("our sample"),
+            crate::bench::parse_sample(&c_line, Driver::C, 1).expect("C's sample"),
+        ]
+    }
+
+    const UNPLUG_1G: &str = "# bench op=unplug zone=online_movable size=1073741824 \
+        device_ms=60 memtotal_ms=100 blocks_ms=200 cpu_ms=250 plug_requests=0 \
+        unplug_requests=9 ns_request=3000000 ns_add=0 ns_alloc_contig=12500000 \
+        ns_run=40000000 driver_requests=9";
+
+    #[test]
+    fn the_drivers_request_count_stands_next_to_qemus() {
+        let samples = ours_and_cs(UNPLUG_1G);
+        let figures = figures(&samples, &[1], &[], ((0, 0), (0, 0)));
+        let at = |name: &str| {
+            figures
+                .iter()
+                .position(|f| f.name == name)
+                .unwrap_or_else(|| panic!("no figure {name}"))
+        };
+        let qemu = at("unplug 1 GiB (SBM): requests");
+        let ours = at("unplug 1 GiB (SBM): requests, the driver's count");
+        assert_eq!(ours, qemu + 1);
+        assert_eq!(figures[qemu].c, [9.0]);
+        assert_eq!(figures[ours].rust, [9.0]);
+        // C has no such count: the table says so and invents nothing.
+        assert!(figures[ours].c.is_empty());
+        assert_eq!(figures[ours].ratio(), None);
+        let md = markdown(&figures, 1);
+        assert!(md.contains(&format!(
+            "| unplug 1 GiB (SBM): requests, the driver's count | requests | {NO_FILES} | 9 | – | – |"
+        )));
+        // The rows that were there before keep their form.
+        assert!(md.contains("| unplug 1 GiB (SBM): requests | requests | 9 | 9 | 1.00 | – |"));
+        assert!(figures.iter().any(|f| f.name
+            == "unplug 4 GiB under pressure (online_kernel): requests, the driver's count"));
+    }
+
+    #[test]
+    fn time_per_phase_is_ours_only() {
+        let samples = ours_and_cs(UNPLUG_1G);
+        let rows = phase_rows(&samples, &[1], &[]);
+        let unplug = rows
+            .iter()
+            .find(|r| r.step == "unplug 1 GiB (SBM)")
+            .expect("the unplug's row");
+        let names: Vec<&str> = unplug.phases.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["request", "add", "alloc_contig", "run"]);
+        assert_eq!(unplug.phases[2].rust, [12.5]);
+        assert!(unplug.phases.iter().all(|f| f.c.is_empty()));
+        let md = phase_markdown(&rows);
+        assert!(md.contains("| step | request | add | alloc_contig | run | C |"));
+        assert!(md.contains(&format!(
+            "| unplug 1 GiB (SBM) | 3.0 | 0.0 | 12.5 | 40.0 | {NO_FILES} |"
+        )));
+        // A step without samples has its row, empty.
+        assert!(md.contains(&format!(
+            "| plug 1 GiB (SBM) | – | – | – | – | {NO_FILES} |"
+        )));
+        let json = to_json(&samples, &[], &rows, 1);
+        let row = json["driver_phases"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["step"] == "unplug 1 GiB (SBM)")
+            .expect("the unplug's row")
+            .clone();
+        assert_eq!(row["rust"]["alloc_contig"]["median"], 12.5);
+        assert_eq!(row["c"], NO_FILES);
+        assert_eq!(json["samples"][0]["phase_ns"]["request"], 3_000_000);
+        assert_eq!(json["samples"][0]["driver_requests"], 9);
+        assert!(json["samples"][1]["driver_requests"].is_null());
+    }
+
+    #[test]
+    fn no_phases_no_rows() {
+        let c_only: Vec<Sample> = ours_and_cs(UNPLUG_1G).into_iter().skip(1).collect();
+        assert!(phase_rows(&c_only, &[1], &[]).is_empty());
+        assert!(phase_markdown(&[]).contains(NO_FILES));
     }
 
     #[test]
@@ -368,7 +636,7 @@ mod tests {
         let line = "# bench op=plug zone=online_movable size=1073741824 device_ms=60 \
                     memtotal_ms=100 blocks_ms=200 cpu_ms=250 plug_requests=8 unplug_requests=1";
         let sample = crate::bench::parse_sample(line, Driver::Rust, 1).expect("a sample");
-        let json = to_json(&[sample], &[], 1);
+        let json = to_json(&[sample], &[], &[], 1);
         assert_eq!(json["samples"][0]["requests"], 9);
     }
 }
