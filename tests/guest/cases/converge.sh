@@ -10,7 +10,7 @@
 . /tests/lib.sh
 per_driver=0
 [ "$DRIVER" = rust ] && per_driver=2
-tap_plan $((9 + per_driver))
+tap_plan $((10 + per_driver))
 HOLD=1400
 GOAL=$((512 * MIB))
 BOUND_MS=$(scale 5000)
