@@ -5,6 +5,7 @@
 
 use crate::config_io;
 use crate::policy::config::DeviceConfig;
+use crate::policy::free_watch::Watch;
 use crate::policy::offline_budget::OfflineBudget;
 use crate::policy::planner::{Planner, Span, Store};
 use crate::policy::retry::Backoff;
@@ -50,6 +51,8 @@ pub(crate) struct State {
     pub(crate) transition: Option<u64>,
     pub(crate) budget: OfflineBudget,
     pub(crate) backoff: Backoff,
+    /// The watch for freed memory, while a run waits for memory in use.
+    pub(crate) watch: Watch,
     /// The device's lifecycle and what the next run waits for.
     pub(crate) run: RunState,
     pub(crate) requested: u64,
@@ -66,6 +69,7 @@ impl State {
             transition: None,
             budget: OfflineBudget::new(unit),
             backoff: Backoff::default(),
+            watch: Watch::Off,
             run: RunState::new(cfg.plugged_size),
             requested: cfg.requested_size,
             usable: cfg.usable_region_size,

@@ -4,17 +4,18 @@
 //! the requested size, one at a time, as `virtio_mem_run_wq()` does. It names no mode: the
 //! planner decides what each step is, the run state what comes after the run.
 
-use crate::controller::{Controller, ControllerWork, Refused, State};
+use crate::controller::{Controller, ControllerWork, KernelStore, Refused, State};
 use crate::params;
-use crate::policy::planner::{Span, Step};
-use crate::policy::run_state::{AfterRun, Lifecycle, RunEnd};
+use crate::policy::free_watch::{watched_units, Tick};
+use crate::policy::planner::{Planner, Span, Step};
+use crate::policy::run_state::{AfterRun, Lifecycle, Parked, Run, RunEnd};
 use crate::policy::stats::Phase;
 use crate::policy::target::{target, Target};
 use crate::policy::unanswered::{taken_pages_after, TakenPages};
 use crate::policy::wire::{DeviceBlocks, Request};
 use core::sync::atomic::Ordering;
 use kernel::alloc::flags::{__GFP_NOWARN, GFP_KERNEL};
-use kernel::contig::{zone_is_movable, Alignment, ContigRange};
+use kernel::contig::{zone_free_pages, zone_is_movable, Alignment, ContigRange};
 use kernel::fmt;
 use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
@@ -39,6 +40,7 @@ impl From<Refused> for Stop {
 }
 
 const LATER: Stop = Stop::End(RunEnd::Later);
+const BUSY: Stop = Stop::End(RunEnd::Busy);
 const BROKEN: Stop = Stop::End(RunEnd::Broken);
 
 /// How many times `alloc_contig_range()` is tried on ZONE_MOVABLE before memory counts as
@@ -49,8 +51,26 @@ const MOVABLE_ALLOC_TRIES: u32 = 5;
 impl OwnedWorkItem for Controller {
     fn run(work: &ControllerWork) {
         let c: &Controller = work;
-        if !c.state.lock().run.start_run() {
-            return;
+        {
+            let mut st = c.state.lock();
+            // A wake-up of a run that waits for memory in use, not brought by a config change
+            // or a notification: the watch's cheap check decides whether to try now.
+            if st.run.run() == Run::Parked(Parked::UntilFreed)
+                && !c.config_changed.load(Ordering::Relaxed)
+            {
+                let tick = {
+                    let st = &mut *st;
+                    st.watch.tick(|| c.watched_free_pages(&st.planner))
+                };
+                if let Tick::Wait(ms) = tick {
+                    drop(st);
+                    work.run_after(u32::try_from(ms).unwrap_or(u32::MAX));
+                    return;
+                }
+            }
+            if !st.run.start_run() {
+                return;
+            }
         }
         let end = c.timed(Phase::Run, || loop {
             match c.run_once() {
@@ -65,6 +85,9 @@ impl OwnedWorkItem for Controller {
             st.backoff.reset();
             c.stats.backoff_reset();
         }
+        if end != RunEnd::Busy {
+            st.watch.stop();
+        }
         match st.run.end_run(end) {
             AfterRun::Nothing => {}
             AfterRun::ArmTimer => {
@@ -72,6 +95,22 @@ impl OwnedWorkItem for Controller {
                 c.stats.retry_armed(ms);
                 drop(st);
                 work.run_after(u32::try_from(ms).unwrap_or(u32::MAX));
+            }
+            AfterRun::Watch => {
+                // What the next attempt needs freed: one plug unit's pages.
+                let need = st.planner.plug_unit() / PAGE_SIZE_U64;
+                let free = c.watched_free_pages(&st.planner);
+                let first_tick = {
+                    let st = &mut *st;
+                    let backoff = &mut st.backoff;
+                    st.watch.busy(free, need, || {
+                        let ms = backoff.next_delay_ms();
+                        c.stats.retry_armed(ms);
+                        ms
+                    })
+                };
+                drop(st);
+                work.run_after(u32::try_from(first_tick).unwrap_or(u32::MAX));
             }
             AfterRun::RunAgain => {
                 drop(st);
@@ -87,7 +126,31 @@ impl OwnedWorkItem for Controller {
     }
 }
 
+/// The page size, for counts of pages.
+const PAGE_SIZE_U64: u64 = kernel::page::PAGE_SIZE as u64;
+
 impl Controller {
+    /// Free pages in the zones of the online units the next unplug pass starts and ends
+    /// with (each zone once): what the watch compares. 0 when none can be read.
+    fn watched_free_pages(&self, planner: &Planner<KernelStore>) -> u64 {
+        let Some((top, bottom)) = watched_units(planner.units(), |u| {
+            planner.is_online(planner.unit_span(u).addr)
+        }) else {
+            return 0;
+        };
+        let zone = |unit: u64| {
+            let pfn = self.pfns(planner.unit_span(unit)).ok()?.start();
+            let movable = zone_is_movable(pfn).ok()?;
+            let free = zone_free_pages(pfn).ok()?;
+            Some((movable, u64::try_from(free).unwrap_or(u64::MAX)))
+        };
+        match (zone(top), zone(bottom)) {
+            (Some((m1, f1)), Some((m2, f2))) if m1 != m2 => f1.saturating_add(f2),
+            (Some((_, f)), _) | (None, Some((_, f))) => f,
+            (None, None) => 0,
+        }
+    }
+
     /// One pass toward the requested size.
     fn run_once(&self) -> Result<(), Stop> {
         self.config_changed.store(false, Ordering::Relaxed);
@@ -294,7 +357,7 @@ impl Controller {
         }
         self.remove_emptied()?;
         if nb > 0 && skipped {
-            return Err(LATER);
+            return Err(BUSY);
         }
         Ok(())
     }
@@ -426,7 +489,9 @@ impl Controller {
                     })?;
                     return Ok(true);
                 }
-                Err(e) if e == ENOMEM => return Err(LATER),
+                // No room to migrate the pages to: memory in use, freed when the pressure
+                // ends.
+                Err(e) if e == ENOMEM => return Err(BUSY),
                 Err(_) => {}
             }
         }

@@ -33,6 +33,9 @@ pub enum Parked {
     /// The device or the kernel said "not now": the retry timer (or memory going offline,
     /// which an unplug may be waiting for).
     UntilTimer,
+    /// Memory to unplug is in use: the free-memory watch (see `free_watch`), whose ticks end in
+    /// the retry timer's attempt, or memory going offline.
+    UntilFreed,
     /// Nothing more fits in the usable region: the next config change.
     UntilConfigChange,
 }
@@ -62,8 +65,11 @@ pub enum Run {
 pub enum RunEnd {
     /// Plugged is as close to requested as the unit allows.
     Reached,
-    /// A refusal to be retried later (NACK, BUSY, busy memory, failed allocation).
+    /// A refusal to be retried later (NACK, BUSY, a failed allocation of the driver's).
     Later,
+    /// Memory to unplug is in use (unmovable or pinned pages, or no room to migrate them to):
+    /// retried when enough memory is freed, or on the retry timer.
+    Busy,
     /// Too much memory waits offline.
     WaitOnline,
     /// One of our units is going on- or offline.
@@ -83,6 +89,8 @@ pub enum AfterRun {
     Nothing,
     /// Arm the retry timer.
     ArmTimer,
+    /// Watch for freed memory (ending in the retry timer's attempt).
+    Watch,
     /// Queue the next run at once.
     RunAgain,
     /// The device just broke: say so, once.
@@ -195,6 +203,7 @@ impl RunState {
                 return AfterRun::Nothing;
             }
             Later => Parked::UntilTimer,
+            Busy => Parked::UntilFreed,
             WaitOnline => Parked::UntilOnlined,
             WaitTransition => Parked::UntilTransitionEnds,
             Full => Parked::UntilConfigChange,
@@ -208,10 +217,12 @@ impl RunState {
             return AfterRun::RunAgain;
         }
         self.run = Run::Parked(parked);
-        if parked == Parked::UntilTimer {
-            AfterRun::ArmTimer
-        } else {
-            AfterRun::Nothing
+        match parked {
+            Parked::UntilTimer => AfterRun::ArmTimer,
+            Parked::UntilFreed => AfterRun::Watch,
+            Parked::UntilOnlined | Parked::UntilTransitionEnds | Parked::UntilConfigChange => {
+                AfterRun::Nothing
+            }
         }
     }
 
@@ -240,7 +251,7 @@ impl RunState {
                 let wakes = match (parked, event) {
                     (Parked::UntilOnlined, Event::Onlined { room }) => room,
                     (Parked::UntilTransitionEnds, _) => true,
-                    (Parked::UntilTimer, Event::Offlined) => true,
+                    (Parked::UntilTimer | Parked::UntilFreed, Event::Offlined) => true,
                     _ => false,
                 };
                 if wakes {
@@ -311,6 +322,20 @@ mod tests {
         assert!(!s.notify(0, Event::Offlined));
         assert!(!s.start_run());
         assert_eq!(s.end_run(Broken), AfterRun::Nothing);
+    }
+
+    #[test]
+    fn busy_memory_is_watched_and_offlining_wakes_it() {
+        let mut s = active();
+        assert_eq!(s.end_run(Busy), AfterRun::Watch);
+        assert_eq!(s.run(), Run::Parked(Parked::UntilFreed));
+        assert!(!s.notify(0, Event::Onlined { room: true }));
+        assert!(s.notify(0, Event::Offlined));
+        assert_eq!(s.run(), Run::Queued);
+        // Freed by someone else while the run decides to watch: run again at once.
+        assert!(s.start_run());
+        assert!(!s.notify(1, Event::Offlined));
+        assert_eq!(s.end_run(Busy), AfterRun::RunAgain);
     }
 
     #[test]

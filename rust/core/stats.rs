@@ -89,9 +89,10 @@ pub struct Stats {
 }
 
 /// The runs' ends, in a fixed order for [`Stats::last_end`].
-const ENDS: [RunEnd; 7] = [
+const ENDS: [RunEnd; 8] = [
     RunEnd::Reached,
     RunEnd::Later,
+    RunEnd::Busy,
     RunEnd::WaitOnline,
     RunEnd::WaitTransition,
     RunEnd::Full,

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The run state under every interleaving: runs (start, decision, end), memory notifications
-//! from others and from the run itself, config changes, the device's refusals and the retry
-//! timer, in random order. When everything has settled (no run, none queued, no timer armed)
+//! from others and from the run itself, config changes, the device's refusals, memory in use
+//! that is freed without a notification, and the retry timer or the free-memory watch, in
+//! random order. When everything has settled (no run, none queued, no timer armed)
 //! there must be no work the driver could do: no pending work is left without a wake-up, and
 //! the run's own notifications do not keep it running.
 
 use crate::run_state::{AfterRun, Event, RunEnd, RunState};
 use proptest::prelude::*;
+use std::vec;
 use std::vec::Vec;
 
 /// The unit the run adds itself; others are onlined and offlined by "user space".
@@ -26,6 +28,9 @@ enum Op {
     UserTransitionEnds(u8),
     /// The host can take plugs again (no notification: only a retry finds out).
     DeviceReady,
+    /// User space frees the memory an unplug waits for (no notification: only the watch or a
+    /// retry finds out).
+    UserFrees,
     /// The retry timer fires, if armed.
     Timer,
     /// The workqueue starts the queued run.
@@ -46,6 +51,7 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Op::UserTransitionStarts),
         (0u8..3).prop_map(Op::UserTransitionEnds),
         Just(Op::DeviceReady),
+        Just(Op::UserFrees),
         Just(Op::Timer),
         Just(Op::RunStarts),
         Just(Op::RunOnlinesItsOwn),
@@ -73,6 +79,8 @@ struct World {
     transition: bool,
     /// The device answers BUSY.
     busy: bool,
+    /// Memory the run would unplug is in use.
+    held: bool,
     runs: u32,
 }
 
@@ -87,6 +95,7 @@ impl World {
             room: true,
             transition: false,
             busy: false,
+            held: true,
             runs: 0,
         };
         // The first run, queued by probe.
@@ -124,6 +133,7 @@ impl World {
             }
             Op::UserTransitionEnds(_) => {}
             Op::DeviceReady => self.busy = false,
+            Op::UserFrees => self.held = false,
             Op::Timer if self.timer => {
                 self.timer = false;
                 self.queued = true;
@@ -150,6 +160,9 @@ impl World {
                     RunEnd::Reached
                 } else if self.busy {
                     RunEnd::Later
+                } else if self.held && !plugs_all {
+                    // This time the device asks for less, and what would go is in use.
+                    RunEnd::Busy
                 } else if !self.room {
                     RunEnd::WaitOnline
                 } else if plugs_all {
@@ -166,7 +179,8 @@ impl World {
                 if let Some(RunPhase::Decided(end)) = self.run {
                     self.run = None;
                     match self.rs.end_run(end) {
-                        AfterRun::ArmTimer => self.timer = true,
+                        // The watch ends in the retry timer's attempt: a timer either way.
+                        AfterRun::ArmTimer | AfterRun::Watch => self.timer = true,
                         AfterRun::RunAgain => self.queued = true,
                         AfterRun::Nothing | AfterRun::ReportBroken => {}
                     }
@@ -197,6 +211,7 @@ impl World {
             self.apply(Op::UserTransitionEnds(2));
         }
         self.busy = false;
+        self.held = false;
         let runs = self.runs;
         loop {
             match self.run {

@@ -190,6 +190,16 @@ pub const CASES: &[Case] = &[
             "100 random operations (seeded): resizes, storms, zones, offline/online by hand, faults, rebind",
         )
     },
+    // An unplug that stops on memory a process holds, and how soon after the process is
+    // gone the device gets there. The migration that runs out of room logs page allocation
+    // failures for C (ours asks for none: __GFP_NOWARN).
+    Case {
+        allow_alloc_failure: true,
+        ..case(
+            "converge",
+            "an unplug stopped by held memory reaches the request once it is freed: ours within 5 s",
+        )
+    },
     // 2 GiB of boot memory, so that what can be unplugged has somewhere to go.
     Case {
         boot_mem: 2 * GIB,
