@@ -8,11 +8,13 @@
 #   CASES="plug unplug"          only these VM cases in `check`
 #   VMRS_KERNELS=normal          `check` on the normal kernel only (default: normal and debug)
 #   BENCH_RUNS=5                 runs per driver in `make bench`
+#   BENCH_HOLD_S=180             seconds the bench's converge guests hold the pressure (0: none)
+#   BENCH_ONLY=converge          `make bench` boots only its converge guests
 #   SOAK_OPS=1000                operations per driver in `make soak`
 #   VMRS_SEED=N                  the seed of the random cases and of `make soak` (printed by each run)
 
 SHELL := /bin/bash
-export KSRC KDIR DRIVER CASES BENCH_RUNS SOAK_OPS VMRS_SEED VMRS_KERNELS
+export KSRC KDIR DRIVER CASES BENCH_RUNS BENCH_SIZES BENCH_HOLD_S BENCH_ONLY SOAK_OPS VMRS_SEED VMRS_KERNELS
 
 .PHONY: all run check check-debug bench soak shell setup kernel module clean
 

@@ -5,7 +5,7 @@
 //! vmrs-runner check --bzimage F --initramfs F --logdir D [--driver c|rust]... [--case NAME]...
 //!                   [--kernel normal|debug]
 //! vmrs-runner run   --bzimage F --initramfs F --logdir D --driver c|rust
-//! vmrs-runner bench --bzimage F --initramfs F --logdir D [--runs N] [--sizes GIB,...] --ko-c F --ko-rust F
+//! vmrs-runner bench --bzimage F --initramfs F --logdir D [--runs N] [--sizes GIB,...] [--hold S] [--only converge] --ko-c F --ko-rust F
 //! vmrs-runner soak  --bzimage F --initramfs F --logdir D [--ops N] [--driver c|rust]... [--seed N]
 //! ```
 
@@ -37,12 +37,16 @@ struct Args {
     ko: (PathBuf, PathBuf),
     /// Soak operations per driver.
     ops: u64,
+    /// Seconds the bench's converge guests hold the pressure (0: none).
+    hold_s: u64,
+    /// `converge`: the bench boots its converge guests only.
+    only: Option<String>,
 }
 
 fn usage() -> String {
     "usage: vmrs-runner check|run|bench|soak --bzimage FILE --initramfs FILE --logdir DIR \
      [--driver c|rust]... [--case NAME]... [--kernel normal|debug] [--smp N] [--seed N] \
-     [--runs N] [--sizes GIB,...] [--ko-c FILE] [--ko-rust FILE] [--ops N]"
+     [--runs N] [--sizes GIB,...] [--hold S] [--only converge] [--ko-c FILE] [--ko-rust FILE] [--ops N]"
         .to_string()
 }
 
@@ -68,6 +72,8 @@ fn parse_args() -> Result<Args, String> {
     let mut runs = 5;
     let mut ops = 1000;
     let mut sizes_gib = None;
+    let mut hold_s = bench::HOLD_S;
+    let mut only = None;
     let (mut ko_c, mut ko_rust) = (PathBuf::new(), PathBuf::new());
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -90,6 +96,13 @@ fn parse_args() -> Result<Args, String> {
                 _ => return Err(format!("--runs must be a positive number, not '{value}'")),
             },
             "--sizes" => sizes_gib = Some(parse_sizes(&value)?),
+            "--hold" => {
+                hold_s = value
+                    .parse()
+                    .map_err(|_| format!("--hold must be a number of seconds, not '{value}'"))?;
+            }
+            "--only" if value == "converge" => only = Some(value),
+            "--only" => return Err(format!("--only takes 'converge', not '{value}'")),
             "--ops" => match value.parse() {
                 Ok(n) if n > 0 => ops = n,
                 _ => return Err(format!("--ops must be a positive number, not '{value}'")),
@@ -129,6 +142,8 @@ fn parse_args() -> Result<Args, String> {
         seed: seed.unwrap_or_else(fresh_seed),
         runs,
         sizes_gib,
+        hold_s,
+        only,
         ko: (ko_c, ko_rust),
         ops,
     })
@@ -311,6 +326,12 @@ fn bench(args: &Args) -> bool {
     let mut plan = bench::Plan::new(args.runs, bench::host_mem());
     if let Some(sizes) = &args.sizes_gib {
         plan.sizes_gib.clone_from(sizes);
+    }
+    plan.hold_s = args.hold_s;
+    plan.converge_only = args.only.is_some();
+    if plan.converge_only && plan.hold_s == 0 {
+        eprintln!("vmrs-runner: --only converge with --hold 0 measures nothing");
+        return false;
     }
     println!(
         "bench: {} runs per driver in the order C, rust, rust, C, ...; sizes {:?} GiB, in Big Block Mode {:?} GiB; logs in {}",

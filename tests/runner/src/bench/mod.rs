@@ -37,6 +37,8 @@ pub struct Sample {
     pub cpu_ms: f64,
     /// Bytes unplugged before the deadline (`pressure` only).
     pub unplugged: Option<u64>,
+    /// How long the pressure was held, over which `cpu_ms` was measured (`converge` only).
+    pub hold_ms: Option<f64>,
     /// Plug and unplug requests the device got meanwhile, from QEMU's trace.
     pub requests: Option<u64>,
     /// Plug, unplug and unplug-all requests the driver sent meanwhile, by its own count (its
@@ -62,6 +64,7 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
         blocks_ms: None,
         cpu_ms: f64::NAN,
         unplugged: None,
+        hold_ms: None,
         requests: None,
         driver_requests: None,
         phase_ns: Vec::new(),
@@ -78,6 +81,7 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
             "blocks_ms" => s.blocks_ms = Some(value.parse().ok()?),
             "cpu_ms" => s.cpu_ms = value.parse().ok()?,
             "unplugged" => s.unplugged = Some(value.parse().ok()?),
+            "hold_ms" => s.hold_ms = Some(value.parse().ok()?),
             "plug_requests" | "unplug_requests" => {
                 let n: u64 = value.parse().ok()?;
                 s.requests = Some(s.requests.unwrap_or(0) + n);
@@ -101,12 +105,21 @@ pub const BBM_BLOCK: u64 = GIB;
 
 /// What one bench run boots: plug/unplug sizes in ZONE_MOVABLE, then the pressure test in
 /// both zones (Sub Block Mode, QEMU's 2 MiB device block), and plug/unplug sizes with a
-/// [`BBM_BLOCK`] device (Big Block Mode).
+/// [`BBM_BLOCK`] device (Big Block Mode); the first run also converges after pressure in
+/// both zones (`bench-converge.sh`), each guest holding the pressure `hold_s` seconds.
 pub struct Plan {
     pub runs: usize,
     pub sizes_gib: Vec<u64>,
     pub bbm_sizes_gib: Vec<u64>,
+    /// How long the converge guests hold the pressure; 0: no converge guests.
+    pub hold_s: u64,
+    /// Only the converge guests (`BENCH_ONLY=converge`).
+    pub converge_only: bool,
 }
+
+/// The default pressure of the converge guests: several minutes, over which C's retry timer
+/// fires at 50 s and 150 s after the first attempt and ours watches.
+pub const HOLD_S: u64 = 180;
 
 /// One guest of a run.
 pub struct Guest {
@@ -130,7 +143,53 @@ impl Plan {
             runs,
             sizes_gib,
             bbm_sizes_gib: vec![4, 8],
+            hold_s: HOLD_S,
+            converge_only: false,
         }
+    }
+
+    /// The guests of run `run` (from 1): the converge guests only in the first (each holds
+    /// its pressure minutes long).
+    pub fn guests_for(&self, run: usize) -> Vec<Guest> {
+        let mut guests = if self.converge_only {
+            Vec::new()
+        } else {
+            self.guests()
+        };
+        if run == 1 && self.hold_s > 0 {
+            guests.extend(self.converge_guests());
+        }
+        guests
+    }
+
+    /// Converging after pressure, in both zones: 1 GiB of boot memory, 2 GiB plugged.
+    pub fn converge_guests(&self) -> Vec<Guest> {
+        let movable = Case {
+            name: "bench-converge",
+            summary: "converge after pressure (online_movable)",
+            online: "online_movable",
+            timeout: Duration::from_secs(900 + self.hold_s),
+            allow_alloc_failure: true,
+            ..cases::DEMO
+        };
+        let kernel = Case {
+            summary: "converge after pressure (online_kernel)",
+            online: "online_kernel",
+            ..movable.clone()
+        };
+        let args = format!("vmrs.args={}", self.hold_s);
+        vec![
+            Guest {
+                case: movable,
+                args: args.clone(),
+                tag: "converge-online_movable",
+            },
+            Guest {
+                case: kernel,
+                args,
+                tag: "converge-online_kernel",
+            },
+        ]
     }
 
     pub fn guests(&self) -> Vec<Guest> {
@@ -211,7 +270,7 @@ pub fn collect(plan: &Plan, env: &Env, mut progress: impl FnMut(&str)) -> (Vec<S
     let mut failures = 0;
     for run in 1..=plan.runs {
         for driver in order(run) {
-            for Guest { case, args, tag } in plan.guests() {
+            for Guest { case, args, tag } in plan.guests_for(run) {
                 // A log directory per run and guest, so that no console log overwrites another.
                 let mut env = env.clone();
                 env.logdir = env.logdir.join(format!("run{run}-{tag}"));
@@ -423,6 +482,42 @@ mod tests {
             ..Plan::new(1, 0)
         };
         assert_eq!(none.guests().len(), 2);
+    }
+
+    #[test]
+    fn converge_guests_in_the_first_run_only() {
+        let plan = Plan::new(3, 16 * GIB);
+        let tags = |run| -> Vec<&str> { plan.guests_for(run).iter().map(|g| g.tag).collect() };
+        assert_eq!(tags(1).len(), 5);
+        assert_eq!(
+            tags(1)[3..],
+            ["converge-online_movable", "converge-online_kernel"]
+        );
+        assert_eq!(tags(2), ["online_movable", "online_kernel", "bbm"]);
+        let g = &plan.converge_guests()[1];
+        assert_eq!(
+            (g.case.name, g.case.online),
+            ("bench-converge", "online_kernel")
+        );
+        assert_eq!(g.args, format!("vmrs.args={HOLD_S}"));
+        let only = Plan {
+            converge_only: true,
+            ..Plan::new(1, 0)
+        };
+        assert_eq!(only.guests_for(1).len(), 2);
+        assert!(only.guests_for(2).is_empty());
+        let none = Plan {
+            hold_s: 0,
+            ..Plan::new(1, 0)
+        };
+        assert_eq!(none.guests_for(1).len(), 3);
+        let s = parse_sample(
+            "# bench op=converge zone=online_kernel mode=sbm size=536870912 device_ms=180 cpu_ms=700 hold_ms=180000",
+            Driver::Rust,
+            1,
+        )
+        .expect("a sample");
+        assert_eq!((s.op.as_str(), s.hold_ms), ("converge", Some(180_000.0)));
     }
 
     #[test]

@@ -252,6 +252,7 @@ pub fn figures(
             &this,
         ));
     }
+    out.extend(converge_figures(samples));
     let ((c_file, c_loaded), (rust_file, rust_loaded)) = ko;
     for (name, c, rust) in [
         ("module size: .ko file", c_file, rust_file),
@@ -273,10 +274,42 @@ pub fn figures(
     out
 }
 
+/// Converging after pressure, per zone: the time from the memory being freed to the device
+/// reaching the requested size, and the guest's busy CPU time while the pressure was held,
+/// in percent of one vCPU (the guest does nothing else meanwhile).
+fn converge_figures(samples: &[Sample]) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for zone in ["online_movable", "online_kernel"] {
+        let this = |s: &Sample| s.op == "converge" && s.zone == zone;
+        if !samples.iter().any(this) {
+            continue;
+        }
+        let label = format!("converge after pressure ({zone})");
+        out.push(figure(
+            samples,
+            format!("{label}: time from the memory freed to the requested size"),
+            "ms",
+            false,
+            |s| this(s).then_some(s.device_ms),
+        ));
+        out.push(figure(
+            samples,
+            format!("{label}: guest CPU while the pressure is held"),
+            "% of a vCPU",
+            false,
+            |s| {
+                let hold = s.hold_ms.filter(|h| *h > 0.0)?;
+                this(s).then(|| 100.0 * s.cpu_ms / hold)
+            },
+        ));
+    }
+    out
+}
+
 fn cell(values: &[f64], unit: &str) -> String {
     // Percentages near 100 need decimals to show what is left (one 2 MiB subblock of 4 GiB
     // is 0.05%).
-    cell_to(values, if unit == "%" { 2 } else { 0 })
+    cell_to(values, if unit.starts_with('%') { 2 } else { 0 })
 }
 
 /// A cell with `p` decimals.
@@ -622,6 +655,26 @@ mod tests {
         assert_eq!(json["samples"][0]["phase_ns"]["request"], 3_000_000);
         assert_eq!(json["samples"][0]["driver_requests"], 9);
         assert!(json["samples"][1]["driver_requests"].is_null());
+    }
+
+    #[test]
+    fn converge_rows_per_zone() {
+        let mut samples = Vec::new();
+        for (driver, ms, cpu) in [(Driver::C, 30_000, 900), (Driver::Rust, 200, 1_800)] {
+            let line = format!(
+                "# bench op=converge zone=online_movable mode=sbm size=536870912 device_ms={ms} cpu_ms={cpu} hold_ms=180000"
+            );
+            samples.push(crate::bench::parse_sample(&line, driver, 1).expect("a sample"));
+        }
+        let f = converge_figures(&samples);
+        // Only the zone that was measured.
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].ratio(), Some(200.0 / 30_000.0));
+        assert_eq!(
+            (f[1].c.as_slice(), f[1].rust.as_slice()),
+            ([0.5].as_slice(), [1.0].as_slice())
+        );
+        assert!(f[1].name.ends_with("guest CPU while the pressure is held"));
     }
 
     #[test]

@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: GPL-2.0
+# What `make bench` measures of converging after pressure, in one guest (vmrs.args=HOLD_S):
+# 2 GiB plugged, a process holds a 1400 MiB pattern, the device is asked for 512 MiB, which
+# cannot be reached while the pattern is held. After the first attempt (20 s), the pressure
+# is held HOLD_S more seconds, over which the guest's busy CPU time is what the driver spends
+# waiting (the guest does nothing else); then the process is killed and the time until the
+# device reaches 512 MiB is measured. One "# bench op=converge ..." line for the host.
+. /tests/lib.sh
+tap_plan 7
+HOLD_S=${ARGS:-180}
+GOAL=$((512 * MIB))
+zone=$(sed -n 's/.*memhp_default_state=\([a-z_]*\).*/\1/p' /proc/cmdline)
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+TICK_MS=$((1000 / $(getconf CLK_TCK 2>/dev/null || echo 100)))
+
+check "load $MODULE" load_driver
+bind_or_bail
+check "plug 2 GiB" resize $((2 * GIB)) 300
+check "memhog holds a 1400 MiB pattern" hog_start 1400
+resize $GOAL 20 || true
+diag "after the first attempt: device size $((DEV_SIZE / MIB)) MiB"
+check "the request cannot be met while the pattern is held" [ "$DEV_SIZE" -gt $GOAL ]
+c0=$(cpu_ticks)
+sleep "$HOLD_S"
+cpu_ms=$((($(cpu_ticks) - c0) * TICK_MS))
+still=$(device_size)
+kill -KILL "$HOG"
+wait "$HOG" 2>/dev/null
+wait_size $GOAL 600
+reached=$?
+echo "# bench op=converge zone=$zone mode=sbm size=$GOAL device_ms=$RESIZE_MS cpu_ms=$cpu_ms hold_ms=$((HOLD_S * 1000))"
+check "the device did not reach it while the pattern was held ($((still / MIB)) MiB)" [ "$still" -gt $GOAL ]
+check "it reaches 512 MiB once the memory is freed ($RESIZE_MS ms)" [ $reached -eq 0 ]
+tap_done
