@@ -14,9 +14,8 @@ use crate::policy::geometry::Geometry;
 use crate::policy::planner::Planner;
 use crate::policy::stats::Stats;
 use crate::policy::wire::{self, Request};
-use crate::Shared;
+use crate::{core_cstr, Shared};
 use core::sync::atomic::{AtomicBool, Ordering};
-use kernel::c_str;
 use kernel::contig::{memory_block_size_bytes, PAGEBLOCK_NR_PAGES};
 use kernel::crash_dump::is_kdump_kernel;
 use kernel::fmt;
@@ -145,8 +144,9 @@ impl Managed {
         log_config(dev, &cfg, &geo, nid);
 
         let name = CString::try_from_fmt(fmt!("virtio-mem (virtio{})", dev.index()))?;
+        let name = core_cstr(&name)?;
         // "System RAM (virtio_mem)", the name kexec-tools and kdump know added memory by.
-        let region = DeviceRegion::reserve(cfg.addr, cfg.region_size, &name, c_str!("virtio_mem"))
+        let region = DeviceRegion::reserve(cfg.addr, cfg.region_size, name, c"virtio_mem")
             .inspect_err(|e| {
                 if *e == EBUSY {
                     dev.err(fmt!(

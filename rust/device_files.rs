@@ -5,9 +5,10 @@
 //! reference to it and are removed before it goes.
 
 use crate::controller::{Controller, ControllerWork, State};
+use crate::core_cstr;
 use crate::policy::geometry::Blocks;
+use core::ffi::CStr;
 use core::fmt;
-use kernel::c_str;
 use kernel::debugfs::{Dir, File};
 use kernel::fmt;
 use kernel::prelude::*;
@@ -42,23 +43,17 @@ pub(crate) struct DeviceFiles {
 
 /// Files of either mode: name and what it shows. Sizes are in bytes, decimal.
 const FILES: &[(&CStr, ShowFn)] = &[
-    (c_str!("requested_size"), |_, st, f| {
-        write!(f, "{}", st.requested)
-    }),
-    (c_str!("plugged_size"), |_, st, f| {
+    (c"requested_size", |_, st, f| write!(f, "{}", st.requested)),
+    (c"plugged_size", |_, st, f| {
         write!(f, "{}", st.plugged_bytes())
     }),
     // As the device says now.
-    (c_str!("device_plugged_size"), |c, _, f| {
-        match c.read_config() {
-            Ok(cfg) => write!(f, "{}", cfg.plugged_size),
-            Err(e) => write!(f, "unknown ({e:?})"),
-        }
+    (c"device_plugged_size", |c, _, f| match c.read_config() {
+        Ok(cfg) => write!(f, "{}", cfg.plugged_size),
+        Err(e) => write!(f, "unknown ({e:?})"),
     }),
-    (c_str!("usable_region_size"), |_, st, f| {
-        write!(f, "{}", st.usable)
-    }),
-    (c_str!("region"), |c, _, f| {
+    (c"usable_region_size", |_, st, f| write!(f, "{}", st.usable)),
+    (c"region", |c, _, f| {
         write!(
             f,
             "{:#x}-{:#x}",
@@ -66,43 +61,31 @@ const FILES: &[(&CStr, ShowFn)] = &[
             c.region.start() + c.region.size()
         )
     }),
-    (c_str!("device_block_size"), |c, _, f| {
+    (c"device_block_size", |c, _, f| {
         write!(f, "{}", c.block_size)
     }),
-    (c_str!("mode"), |_, st, f| {
-        match st.planner.geometry().blocks {
-            Blocks::Sub(_) => f.write_str("sbm"),
-            Blocks::Big(_) => f.write_str("bbm"),
-        }
+    (c"mode", |_, st, f| match st.planner.geometry().blocks {
+        Blocks::Sub(_) => f.write_str("sbm"),
+        Blocks::Big(_) => f.write_str("bbm"),
     }),
     // The unit the device is plugged in: a subblock (Sub Block Mode) or a big block.
-    (c_str!("plug_unit_size"), |_, st, f| {
+    (c"plug_unit_size", |_, st, f| {
         write!(f, "{}", st.planner.plug_unit())
     }),
     // Memory blocks (Sub Block Mode) or big blocks, by state.
-    (c_str!("blocks"), |_, st, f| {
-        write!(f, "{}", st.planner.census())
-    }),
-    (c_str!("requests"), |c, _, f| {
-        write!(f, "{}", c.stats.requests())
-    }),
-    (c_str!("answers"), |c, _, f| {
-        write!(f, "{}", c.stats.answers())
-    }),
+    (c"blocks", |_, st, f| write!(f, "{}", st.planner.census())),
+    (c"requests", |c, _, f| write!(f, "{}", c.stats.requests())),
+    (c"answers", |c, _, f| write!(f, "{}", c.stats.answers())),
     // Nanoseconds spent in each phase of the work since probe.
-    (c_str!("phase_ns"), |c, _, f| {
-        write!(f, "{}", c.stats.phase_ns())
-    }),
-    (c_str!("alloc_contig_range"), |c, _, f| {
+    (c"phase_ns", |c, _, f| write!(f, "{}", c.stats.phase_ns())),
+    (c"alloc_contig_range", |c, _, f| {
         write!(f, "{}", c.stats.contig())
     }),
-    (c_str!("retries"), |c, _, f| {
-        write!(f, "{}", c.stats.retries())
-    }),
-    (c_str!("backoff_ms"), |c, _, f| {
+    (c"retries", |c, _, f| write!(f, "{}", c.stats.retries())),
+    (c"backoff_ms", |c, _, f| {
         write!(f, "{}", c.stats.backoff_ms())
     }),
-    (c_str!("last_stop"), |c, _, f| match c.stats.last_end() {
+    (c"last_stop", |c, _, f| match c.stats.last_end() {
         Some(end) => write!(f, "{end:?}"),
         None => f.write_str("none"),
     }),
@@ -112,7 +95,7 @@ impl DeviceFiles {
     /// Makes `virtioN/` in `parent` for device `index`.
     pub(crate) fn new(parent: &Dir, index: i32, work: &Arc<ControllerWork>) -> Result<Self> {
         let name = CString::try_from_fmt(fmt!("virtio{index}"))?;
-        let dir = parent.subdir(&name);
+        let dir = parent.subdir(core_cstr(&name)?);
         let mut files = KVec::with_capacity(FILES.len(), GFP_KERNEL)?;
         for &(name, show) in FILES {
             let view = View {

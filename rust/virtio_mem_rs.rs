@@ -9,9 +9,11 @@
 //! glue that executes them with the kernel, through the safe abstractions of the patch series,
 //! without `unsafe`, and without naming a mode.
 
-use kernel::c_str;
+// The series' names are `core::ffi::CStr`, as upstream's `CStr` is now: `c"name"` literals.
+use core::ffi::CStr;
 use kernel::debugfs::Dir;
 use kernel::prelude::*;
+use kernel::str::CString;
 use kernel::virtio::{self, DeviceId};
 
 mod bound;
@@ -58,6 +60,13 @@ kernel::module_virtio_driver! {
     },
 }
 
+/// `s`, built at run time, as the `core::ffi::CStr` the series' APIs take names as (upstream's
+/// `CString` derefs to one, so a forward port drops this). A `CString` ends in its only NUL, so
+/// this does not fail.
+pub(crate) fn core_cstr(s: &CString) -> Result<&CStr> {
+    CStr::from_bytes_with_nul(s.as_bytes_with_nul()).map_err(|_| EINVAL)
+}
+
 /// The virtio device type of memory devices.
 const VIRTIO_ID_MEM: u32 = 24;
 
@@ -73,7 +82,7 @@ pub(crate) struct Shared {
 impl virtio::Driver for VirtioMemDriver {
     type Data = bound::VirtioMem;
     type Shared = Shared;
-    const NAME: &'static CStr = c_str!("virtio_mem_rs");
+    const NAME: &'static CStr = c"virtio_mem_rs";
     const FEATURES: &'static [u32] = &[
         policy::wire::F_UNPLUGGED_INACCESSIBLE,
         // Without ACPI NUMA there is no proximity domain to translate (as in C).
@@ -81,13 +90,13 @@ impl virtio::Driver for VirtioMemDriver {
         policy::wire::F_ACPI_PXM,
         policy::wire::F_PERSISTENT_SUSPEND,
     ];
-    const VIRTQUEUES: &'static [&'static CStr] = &[c_str!("guest-request")];
+    const VIRTQUEUES: &'static [&'static CStr] = &[c"guest-request"];
 
     /// Refuses to load with bad parameters.
     fn init() -> Result<Shared> {
         params::check()?;
         Ok(Shared {
-            debugfs: Dir::new(c_str!("virtio_mem_rs")),
+            debugfs: Dir::new(c"virtio_mem_rs"),
         })
     }
 
