@@ -13,8 +13,8 @@ count() { echo "$totals" | sed -n "s/.*$1:\([0-9]*\).*/\1/p"; }
 check "KUnit ran the kernel crate's doc tests" [ "$(count total)" -gt 0 ]
 check "none of them failed" [ "$(count fail)" = 0 ]
 for m in $MODULES; do
-	ran=$(grep -c "ok [0-9]* rust_doctest_kernel_${m}_rs_" /tmp/kunit.out)
-	bad=$(grep -c "not ok [0-9]* rust_doctest_kernel_${m}_rs_" /tmp/kunit.out)
+	ran=$(grep -cE "ok [0-9]+ rust_doctest_kernel_${m}(_[a-z_]+)?_rs_" /tmp/kunit.out)
+	bad=$(grep -cE "not ok [0-9]+ rust_doctest_kernel_${m}(_[a-z_]+)?_rs_" /tmp/kunit.out)
 	diag "kernel::$m doc tests: $ran run, $bad failed"
 	check "kernel::$m's doc tests ran" [ "$ran" -gt 0 ]
 	check "kernel::$m's doc tests passed" [ "$bad" -eq 0 ]
