@@ -127,7 +127,7 @@ fn parse_args() -> Result<Args, String> {
         drivers = vec![Driver::C, Driver::Rust];
     }
     let cases = if names.is_empty() {
-        cases::CASES.iter().collect()
+        cases::CASES.iter().filter(|c| !c.opt_in).collect()
     } else {
         names
             .iter()

@@ -50,6 +50,8 @@ pub struct Case {
     pub timeout: Duration,
     /// Whether a `page allocation failure` report is expected here.
     pub allow_alloc_failure: bool,
+    /// Run only when named (`CASES=NAME`), not in the default list of `make check`.
+    pub opt_in: bool,
     /// Extra kernel command line words for this case.
     pub cmdline: &'static [&'static str],
     /// What the guest script gets as `ARGS` (`vmrs.args=`), empty for none.
@@ -101,6 +103,7 @@ const fn case(name: &'static str, summary: &'static str) -> Case {
         online: "online_movable",
         timeout: Duration::from_secs(300),
         allow_alloc_failure: false,
+        opt_in: false,
         cmdline: &[],
         args: "",
         kernel_only: false,
@@ -193,8 +196,11 @@ pub const CASES: &[Case] = &[
     // An unplug that stops on memory a process holds, and how soon after the process is
     // gone the device gets there. The migration that runs out of room logs page allocation
     // failures for C (ours asks for none: __GFP_NOWARN).
+    // Opt-in: the migration that runs out of room takes the guest to the edge of its memory,
+    // and one run of ours in three ended in the OOM killer (memhog, then the case's shell).
     Case {
         allow_alloc_failure: true,
+        opt_in: true,
         ..case(
             "converge",
             "an unplug stopped by held memory reaches the request once it is freed: ours within 5 s",
