@@ -19,13 +19,22 @@
  * physical address, PADDR, is ADDR or above (read from /proc/self/pagemap,
  * which gives page frames to root only), so that a capture kernel can look
  * for it in /proc/vmcore.
+ *
+ * With MEMHOG_PIN=1 (the converge case) it also pins every page of the
+ * pattern where it is: each MiB is vmspliced into a pipe of its own that is
+ * never read, so each page has a reference that migration cannot move, as
+ * pages under I/O have. alloc_contig_range() then fails with EBUSY on them,
+ * whatever memory is free, and the references go when the process does.
  */
+#define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "pattern.h"
@@ -114,6 +123,44 @@ static int find_phys(const uint64_t *mem, size_t words, uint64_t above,
 	return -1;
 }
 
+/*
+ * Pins mem[0..words) in place: every MiB is vmspliced (without SPLICE_F_GIFT)
+ * into a pipe that holds it until the process exits. Returns 0 or -1.
+ */
+static int pin_pages(uint64_t *mem, size_t words)
+{
+	size_t bytes = words * 8, off;
+	size_t chunk = 1UL << 20;
+	struct rlimit fds;
+
+	/* Two descriptors per MiB. */
+	fds.rlim_cur = fds.rlim_max = bytes / chunk * 2 + 64;
+	if (setrlimit(RLIMIT_NOFILE, &fds)) {
+		perror("memhog: setrlimit");
+		return -1;
+	}
+	for (off = 0; off < bytes; off += chunk) {
+		struct iovec iov = { (char *)mem + off, chunk };
+		int p[2];
+
+		if (pipe(p) || fcntl(p[1], F_SETPIPE_SZ, (int)chunk) < 0) {
+			perror("memhog: pipe");
+			return -1;
+		}
+		while (iov.iov_len) {
+			ssize_t n = vmsplice(p[1], &iov, 1, 0);
+
+			if (n <= 0) {
+				perror("memhog: vmsplice");
+				return -1;
+			}
+			iov.iov_base = (char *)iov.iov_base + n;
+			iov.iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_usr1 };
@@ -122,6 +169,7 @@ int main(int argc, char **argv)
 	size_t words, i;
 	uint64_t *mem;
 	const char *above = getenv("MEMHOG_PHYS_ABOVE");
+	const char *pin = getenv("MEMHOG_PIN");
 	FILE *ready;
 	long mib;
 
@@ -153,6 +201,8 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < words; i++)
 		mem[i] = pattern(i);
+	if (pin && *pin == '1' && pin_pages(mem, words))
+		return 2;
 	ready = fopen(argv[2], "w");
 	if (!ready || fprintf(ready, "%ld\n", mib) < 0 ||
 	    (above && find_phys(mem, words, strtoull(above, NULL, 0), ready)) ||
