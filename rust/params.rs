@@ -40,3 +40,9 @@ pub(crate) fn bbm_block_size() -> u64 {
 pub(crate) fn unplug_online() -> bool {
     module_parameters::unplug_online.get()
 }
+
+/// Whether an unplug pass visits online units fewest used pages first:
+/// `unplug_least_used_first` (ours only), which its sysfs file changes at any time.
+pub(crate) fn unplug_least_used_first() -> bool {
+    module_parameters::unplug_least_used_first.get()
+}

@@ -57,6 +57,11 @@ kernel::module_virtio_driver! {
             description: "Big Block size in bytes. Default is 0 (auto-detection).",
             perm: 0o444,
         },
+        unplug_least_used_first: bool {
+            default: true,
+            description: "Unplug the online memory with the fewest used pages first. Default is 1 (0: highest first, as virtio_mem)",
+            perm: 0o644,
+        },
     },
 }
 

@@ -12,11 +12,13 @@ use crate::policy::run_state::{AfterRun, Lifecycle, Parked, Run, RunEnd};
 use crate::policy::stats::Phase;
 use crate::policy::target::{target, Target};
 use crate::policy::unanswered::{taken_pages_after, TakenPages};
+use crate::policy::unplug_rank::UsedBytes;
 use crate::policy::wire::{DeviceBlocks, Request};
 use core::sync::atomic::Ordering;
 use kernel::alloc::flags::{__GFP_NOWARN, GFP_KERNEL};
-use kernel::contig::{zone_free_pages, zone_is_movable, Alignment, ContigRange};
+use kernel::contig::{buddy_free_pages, zone_free_pages, zone_is_movable, Alignment, ContigRange};
 use kernel::fmt;
+use kernel::memory_hotplug::Memmap;
 use kernel::prelude::*;
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::workqueue::OwnedWorkItem;
@@ -289,7 +291,8 @@ impl Controller {
     /// Adds a freshly plugged unit to Linux; when that fails, unplugs it again.
     fn add_unit(&self, unit: u64, plug: Span, add: Span) -> Result<(), Stop> {
         let added = self.timed(Phase::Add, || {
-            self.region.add_memory(&self.group, add.addr, add.size)
+            self.region
+                .add_memory(&self.group, add.addr, add.size, Memmap::InOnlineMemory)
         });
         let Err(e) = added else {
             return Ok(());
@@ -310,11 +313,18 @@ impl Controller {
 
     /// Unplugs `nb` plug units in the planner's order; busy memory is skipped for this run.
     fn unplug(&self, mut nb: u64) -> Result<(), Stop> {
+        let online = params::unplug_online();
+        let used = if online && params::unplug_least_used_first() {
+            self.timed(Phase::Rank, || self.used_bytes())
+        } else {
+            KVec::new()
+        };
         let mut pass = self
             .state
             .lock()
             .planner
-            .unplug_pass(params::unplug_online());
+            .unplug_pass(online)
+            .ranked(UsedBytes::new(&used));
         let mut skipped = false;
         loop {
             let mut st = self.lock_for_step()?;
@@ -360,6 +370,29 @@ impl Controller {
             return Err(BUSY);
         }
         Ok(())
+    }
+
+    /// What unplugging each unit would migrate now ([`Planner::used_bytes`]), counted from its
+    /// pages, one unit under the lock at a time. Empty (highest first) when there is no memory
+    /// for it: the order is worth less than the unplug.
+    fn used_bytes(&self) -> KVec<u64> {
+        let units = self.state.lock().planner.units();
+        let mut used = KVec::new();
+        for unit in 0..units {
+            let st = self.state.lock();
+            let bytes = st.planner.used_bytes(unit, |span| {
+                self.pfns(span).map_or(0, |pfns| {
+                    u64::try_from(buddy_free_pages(pfns))
+                        .unwrap_or(u64::MAX)
+                        .saturating_mul(PAGE_SIZE_U64)
+                })
+            });
+            drop(st);
+            if used.push(bytes, GFP_KERNEL).is_err() {
+                return KVec::new();
+            }
+        }
+        used
     }
 
     /// A unit goes as soon as it is empty, as in the C driver. Removing all emptied units

@@ -10,6 +10,7 @@
 //! ZONE_MOVABLE, then the rest) and taking a big block out of use need them.
 
 use super::geometry::{BigBlocks, Region};
+use super::unplug_rank::UsedBytes;
 use core::ops::DerefMut;
 
 /// The state of one big block.
@@ -255,11 +256,12 @@ where
 
     /// Starts a pass over the big blocks for unplugging; with `unplug_online` false only
     /// wholly offline ones are visited.
-    pub fn unplug_pass(&self, unplug_online: bool) -> BbUnplugPass {
+    pub fn unplug_pass(&self, unplug_online: bool) -> BbUnplugPass<'static> {
         BbUnplugPass {
             order: 0,
-            below: self.big.nb_bb,
+            last: None,
             limit: if unplug_online { VISIT_ORDER.len() } else { 1 },
+            used: UsedBytes::NONE,
         }
     }
 
@@ -274,33 +276,46 @@ where
 }
 
 /// A pass over the big blocks in unplug order: offline ones, then those online only in
-/// ZONE_MOVABLE, then any, highest first within each, as `virtio_mem_bbm_unplug_request()`
-/// visits them (a big block that was busy in one round is visited again in a later one).
+/// ZONE_MOVABLE, then any, as `virtio_mem_bbm_unplug_request()` visits them (a big block that
+/// was busy in one round is visited again in a later one). Within a round, highest first as in
+/// C, or, when the pass is [`BbUnplugPass::ranked`], the online ones fewest used bytes first.
 #[derive(Clone, Debug)]
-pub struct BbUnplugPass {
+pub struct BbUnplugPass<'a> {
     order: usize,
-    /// The big blocks of this round still to visit are below this one.
-    below: u64,
+    /// The big block this round visited last.
+    last: Option<u64>,
     limit: usize,
+    /// The order of the online big blocks of a round.
+    used: UsedBytes<'a>,
 }
 
-impl BbUnplugPass {
+impl<'a> BbUnplugPass<'a> {
+    /// Visits the online big blocks of each round fewest used bytes first (`used[bb]`, a
+    /// snapshot).
+    pub fn ranked<'b>(self, used: UsedBytes<'b>) -> BbUnplugPass<'b> {
+        BbUnplugPass { used, ..self }
+    }
+
     /// The next big block to unplug, or `None` when the pass is over.
     pub fn next<T, B>(&mut self, bbm: &Bbm<T, B>) -> Option<u64>
     where
         T: DerefMut<Target = [BbState]>,
         B: DerefMut<Target = [u64]>,
     {
-        while self.order < self.limit {
-            let visit = VISIT_ORDER[self.order];
-            match (0..self.below).rev().find(|&bb| bbm.fits(bb, visit)) {
+        while let Some(&visit) = VISIT_ORDER.get(self.order).filter(|_| self.order < self.limit) {
+            let rank = if visit == Visit::Offline {
+                UsedBytes::NONE
+            } else {
+                self.used
+            };
+            match rank.next_after(self.last, (0..bbm.big.nb_bb).filter(|&bb| bbm.fits(bb, visit))) {
                 Some(bb) => {
-                    self.below = bb;
+                    self.last = Some(bb);
                     return Some(bb);
                 }
                 None => {
                     self.order += 1;
-                    self.below = bbm.big.nb_bb;
+                    self.last = None;
                 }
             }
         }

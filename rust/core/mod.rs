@@ -22,4 +22,5 @@ pub mod sleep;
 pub mod stats;
 pub mod target;
 pub mod unanswered;
+pub mod unplug_rank;
 pub mod wire;

@@ -11,6 +11,7 @@
 use super::bbm::{BbState, BbUnplugPass, Bbm};
 use super::geometry::{Blocks, Geometry, Region};
 use super::sbm::{MbState, PlugStep, SbRange, Sbm, UnplugPass as SbUnplugPass, UnplugStep};
+use super::unplug_rank::UsedBytes;
 use core::ops::DerefMut;
 
 /// A byte range of the device region.
@@ -134,11 +135,11 @@ pub enum Planner<St: Store> {
 /// A pass over the units for unplugging: each unit is visited in the mode's order, and what
 /// was busy is not offered again in the same pass.
 #[derive(Clone, Debug)]
-pub enum UnplugPass {
+pub enum UnplugPass<'a> {
     /// Sub Block Mode.
-    Sub(SbUnplugPass),
+    Sub(SbUnplugPass<'a>),
     /// Big Block Mode.
-    Big(BbUnplugPass),
+    Big(BbUnplugPass<'a>),
 }
 
 impl<St: Store> Planner<St> {
@@ -359,10 +360,38 @@ impl<St: Store> Planner<St> {
 
     /// Starts a pass for unplugging; with `unplug_online` false only offline memory is
     /// touched.
-    pub fn unplug_pass(&self, unplug_online: bool) -> UnplugPass {
+    pub fn unplug_pass(&self, unplug_online: bool) -> UnplugPass<'static> {
         match self {
             Self::Sub(s) => UnplugPass::Sub(s.unplug_pass(unplug_online)),
             Self::Big(b) => UnplugPass::Big(b.unplug_pass(unplug_online)),
+        }
+    }
+
+    /// What an unplug of `unit` would have to migrate: the bytes of its plugged, online memory
+    /// that are not free, given `free`, the bytes of a span that are free in the buddy
+    /// allocator (0 for memory that is not online). Offline memory needs no migration: 0.
+    pub fn used_bytes(&self, unit: u64, free: impl Fn(Span) -> u64) -> u64 {
+        match self {
+            Self::Sub(s) => {
+                if !s.state(unit).is_online() {
+                    return 0;
+                }
+                // Unplugged subblocks of an online block are out of use, never free.
+                let plugged = u64::from(s.plugged_in(unit)) * s.sub_blocks().sb_size;
+                plugged.saturating_sub(free(self.unit_span(unit)))
+            }
+            Self::Big(b) => b
+                .mbs_of(unit)
+                .filter(|&mb| b.mb_online(mb))
+                .map(|mb| {
+                    let r = b.region();
+                    let span = Span {
+                        addr: r.mb_addr(mb),
+                        size: r.mb_size,
+                    };
+                    span.size.saturating_sub(free(span))
+                })
+                .sum(),
         }
     }
 
@@ -464,7 +493,16 @@ impl<St: Store> Planner<St> {
     }
 }
 
-impl UnplugPass {
+impl<'a> UnplugPass<'a> {
+    /// Visits the online units of each state (Sub Block Mode) or round (Big Block Mode) fewest
+    /// used bytes first (`used[unit]`, a snapshot of [`Planner::used_bytes`]).
+    pub fn ranked<'b>(self, used: UsedBytes<'b>) -> UnplugPass<'b> {
+        match self {
+            Self::Sub(p) => UnplugPass::Sub(p.ranked(used)),
+            Self::Big(p) => UnplugPass::Big(p.ranked(used)),
+        }
+    }
+
     /// The next unplug toward `nb` fewer plug units, or `None` when the pass is over.
     pub fn next<St: Store>(&mut self, planner: &Planner<St>, nb: u64) -> Option<Step> {
         match (self, planner) {

@@ -8,6 +8,7 @@
 //! state, so the host tests can replay any sequence.
 
 use super::geometry::{Region, SubBlocks};
+use super::unplug_rank::UsedBytes;
 use core::ops::DerefMut;
 
 /// The state of one memory block of the device region.
@@ -355,7 +356,7 @@ where
 
     /// Starts a pass over the blocks for unplugging; with `unplug_online` false only offline
     /// blocks are touched.
-    pub fn unplug_pass(&self, unplug_online: bool) -> UnplugPass {
+    pub fn unplug_pass(&self, unplug_online: bool) -> UnplugPass<'static> {
         UnplugPass {
             order: 0,
             mb: None,
@@ -367,6 +368,7 @@ where
             } else {
                 UNPLUG_OFFLINE_STATES
             },
+            used: UsedBytes::NONE,
         }
     }
 }
@@ -381,7 +383,7 @@ where
 /// subblocks with one request and one allocation per subblock, where a busy subblock here
 /// costs about two per halving level and the free ones share requests.
 #[derive(Clone, Debug)]
-pub struct UnplugPass {
+pub struct UnplugPass<'a> {
     order: usize,
     /// The block being worked on.
     mb: Option<u64>,
@@ -392,9 +394,35 @@ pub struct UnplugPass {
     /// The last online chunk offered: if it is still plugged at the next call, it was busy.
     offered: Option<SbRange>,
     limit: usize,
+    /// The order of the online blocks of one state.
+    used: UsedBytes<'a>,
 }
 
-impl UnplugPass {
+impl<'a> UnplugPass<'a> {
+    /// Visits the online blocks of each state fewest used bytes first (`used[mb]`, a snapshot);
+    /// offline blocks, which need no migration, stay highest first.
+    pub fn ranked<'b>(self, used: UsedBytes<'b>) -> UnplugPass<'b> {
+        UnplugPass { used, ..self }
+    }
+
+    /// The next block of the current state after `after` in the pass's order.
+    fn next_block<S, B>(&self, sbm: &Sbm<S, B>, after: Option<u64>) -> Option<u64>
+    where
+        S: DerefMut<Target = [MbState]>,
+        B: DerefMut<Target = [u64]>,
+    {
+        let &state = UNPLUG_ORDER.get(self.order)?;
+        let rank = if state.is_online() {
+            self.used
+        } else {
+            UsedBytes::NONE
+        };
+        rank.next_after(
+            after,
+            (0..sbm.region.nb_mb).filter(|&mb| sbm.state(mb) == state),
+        )
+    }
+
     /// The next unplug toward `nb_sb` fewer subblocks, or `None` when the pass is over.
     pub fn next<S, B>(&mut self, sbm: &Sbm<S, B>, nb_sb: u64) -> Option<UnplugStep>
     where
@@ -414,12 +442,8 @@ impl UnplugPass {
         let per_mb = sbm.sub.sbs_per_mb;
         while self.order < self.limit {
             let Some(mb) = self.mb else {
-                // The next block in this state, highest first, below the last one visited.
-                let state = UNPLUG_ORDER[self.order];
-                match (0..sbm.region.nb_mb)
-                    .rev()
-                    .find(|&mb| sbm.state(mb) == state)
-                {
+                // The first block in this state.
+                match self.next_block(sbm, None) {
                     Some(mb) => self.start_block(mb, per_mb),
                     None => self.order += 1,
                 }
@@ -496,14 +520,14 @@ impl UnplugPass {
         self.cap = u32::MAX;
     }
 
-    /// Moves past block `mb`: to the next lower block in the same state, found afresh.
+    /// Moves past block `mb`: to the next block in the same state in the pass's order, found
+    /// afresh.
     fn finish_block<S, B>(&mut self, sbm: &Sbm<S, B>, mb: u64)
     where
         S: DerefMut<Target = [MbState]>,
         B: DerefMut<Target = [u64]>,
     {
-        let state = UNPLUG_ORDER[self.order];
-        match (0..mb).rev().find(|&m| sbm.state(m) == state) {
+        match self.next_block(sbm, Some(mb)) {
             Some(next) => self.start_block(next, sbm.sub.sbs_per_mb),
             None => {
                 self.mb = None;

@@ -50,19 +50,22 @@ pub enum Phase {
     AllocContig,
     /// Handing plugged or taken pages of online memory to the buddy allocator.
     FakeOnline,
+    /// Counting the used pages of online units to order an unplug by them.
+    Rank,
     /// Whole runs of the work loop: every other phase but the online-page handler's happens
     /// inside one, so the rest of it is the driver's own bookkeeping and waiting for its lock.
     Run,
 }
 
 /// Names of the phases, in the order of [`Phase`].
-const PHASES: [&str; 7] = [
+const PHASES: [&str; 8] = [
     "request",
     "add",
     "online_pages",
     "offline_remove",
     "alloc_contig",
     "fake_online",
+    "rank",
     "run",
 ];
 
@@ -85,7 +88,7 @@ pub struct Stats {
     /// How the last run ended: a [`RunEnd`] as [`last_end_code`], 0 before the first.
     last_end: AtomicU8,
     /// Nanoseconds spent in each [`Phase`], cumulative.
-    phase_ns: [AtomicU64; 7],
+    phase_ns: [AtomicU64; 8],
 }
 
 /// The runs' ends, in a fixed order for [`Stats::last_end`].
@@ -372,6 +375,7 @@ mod tests {
             Phase::OfflineRemove,
             Phase::AllocContig,
             Phase::FakeOnline,
+            Phase::Rank,
             Phase::Run,
         ];
         let s = Stats::default();

@@ -7,6 +7,7 @@
 
 use crate::config::{validate, DeviceConfig, Limits, ModeRequest};
 use crate::planner::{Membership, Planner, Span, Step, Store};
+use crate::unplug_rank::UsedBytes;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::vec;
@@ -64,7 +65,7 @@ enum Op {
     Plug(u64),
     /// Unplug this many plug units; memory blocks in the set are busy; whether online memory
     /// may be unplugged.
-    Unplug(u64, BTreeSet<u64>, bool),
+    Unplug(u64, BTreeSet<u64>, bool, Vec<u64>),
     Online(u64, bool),
     Offline(u64),
 }
@@ -75,9 +76,11 @@ fn op() -> impl Strategy<Value = Op> {
         (
             0..70u64,
             prop::collection::btree_set(0..NB_MB, 0..4),
-            any::<bool>()
+            any::<bool>(),
+            // Used bytes per unit for a ranked pass; none: highest first.
+            prop::collection::vec(0..4u64, 0..=NB_MB as usize),
         )
-            .prop_map(|(n, busy, online)| Op::Unplug(n, busy, online)),
+            .prop_map(|(n, busy, online, used)| Op::Unplug(n, busy, online, used)),
         (0..NB_MB, any::<bool>()).prop_map(|(mb, movable)| Op::Online(mb, movable)),
         (0..NB_MB).prop_map(Op::Offline),
     ]
@@ -207,10 +210,10 @@ impl World {
             .count() as u64
     }
 
-    fn unplug(&mut self, mut nb: u64, busy: &BTreeSet<u64>, unplug_online: bool) {
+    fn unplug(&mut self, mut nb: u64, busy: &BTreeSet<u64>, unplug_online: bool, used: &[u64]) {
         let wanted = nb;
         let free = self.free_units(busy, unplug_online);
-        let mut pass = self.p.unplug_pass(unplug_online);
+        let mut pass = self.p.unplug_pass(unplug_online).ranked(UsedBytes::new(used));
         let mut steps = 0;
         while let Some(step) = pass.next(&self.p, nb) {
             steps += 1;
@@ -347,7 +350,7 @@ proptest! {
         for op in ops {
             match op {
                 Op::Plug(n) => w.plug(n),
-                Op::Unplug(n, busy, online) => w.unplug(n, &busy, online),
+                Op::Unplug(n, busy, online, used) => w.unplug(n, &busy, online, &used),
                 Op::Online(mb, movable) => w.online_mb(mb, movable),
                 Op::Offline(mb) => w.offline_mb(mb),
             }
@@ -386,6 +389,47 @@ fn big_blocks_go_offline_first_then_movable_then_kernel() {
         order.push(step.unit());
     }
     assert_eq!(order, [2, 3, 2, 1, 3, 2, 1, 0]);
-    w.unplug(3, &BTreeSet::new(), true);
+    w.unplug(3, &BTreeSet::new(), true, &[]);
     assert_eq!(w.added, BTreeSet::from([0]));
+}
+
+#[test]
+fn a_ranked_pass_takes_online_big_blocks_fewest_used_first() {
+    let [_, bbm, _] = planners();
+    let mut w = World::new(bbm);
+    w.plug(4);
+    // As above: big block 0 in a kernel zone, 1 movable, 2 offline, 3 movable.
+    w.online_mb(0, false);
+    w.online_mb(2, true);
+    w.online_mb(6, true);
+    w.online_mb(7, true);
+    let used = [5, 0, 0, 9];
+    let mut pass = w.p.unplug_pass(true).ranked(UsedBytes::new(&used));
+    let mut order = Vec::new();
+    while let Some(step) = pass.next(&w.p, 4) {
+        order.push(step.unit());
+    }
+    // Offline: 2. Movable only: 2 and 1 (none used, highest first), 3. Any: 0 before 3.
+    assert_eq!(order, [2, 2, 1, 3, 2, 1, 0, 3]);
+}
+
+#[test]
+fn used_bytes_count_plugged_online_memory_that_is_not_free() {
+    let [sbm, bbm, _] = planners();
+    let quarter_free = |span: Span| span.size / 4;
+    let mut w = World::new(sbm);
+    // One block and three of eight subblocks of the next.
+    w.plug(8 + 3);
+    w.online_mb(0, true);
+    w.online_mb(1, true);
+    assert_eq!(w.p.used_bytes(0, quarter_free), MB - MB / 4);
+    // The free bytes the kernel reports are all in the plugged part: 6 MiB plugged, 4 free.
+    assert_eq!(w.p.used_bytes(1, quarter_free), 6 * MIB - MB / 4);
+    // Offline or not added: nothing to migrate.
+    assert_eq!(w.p.used_bytes(2, quarter_free), 0);
+    let mut w = World::new(bbm);
+    w.plug(1);
+    w.online_mb(1, true);
+    // Of big block 0 only memory block 1 is online.
+    assert_eq!(w.p.used_bytes(0, quarter_free), MB - MB / 4);
 }

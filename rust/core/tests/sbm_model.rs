@@ -6,6 +6,7 @@
 
 use crate::geometry::{Region, SubBlocks};
 use crate::sbm::{MbState, PlugStep, SbRange, Sbm, UnplugStep};
+use crate::unplug_rank::UsedBytes;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 use std::vec;
@@ -35,7 +36,7 @@ fn geo() -> (Region, SubBlocks) {
 enum Op {
     Plug(u64),
     /// Unplug this many subblocks; a subblock whose (mb * SBS + sb) is in the set is busy.
-    Unplug(u64, BTreeSet<u64>, bool),
+    Unplug(u64, BTreeSet<u64>, bool, Vec<u64>),
     Online(u64, bool),
     Offline(u64),
 }
@@ -46,9 +47,11 @@ fn op() -> impl Strategy<Value = Op> {
         (
             0..=MBS * u64::from(SBS) + 3,
             prop::collection::btree_set(0..MBS * u64::from(SBS), 0..6),
-            any::<bool>()
+            any::<bool>(),
+            // Used bytes per block for a ranked pass; none: highest first.
+            prop::collection::vec(0..4u64, 0..=MBS as usize),
         )
-            .prop_map(|(n, busy, online)| Op::Unplug(n, busy, online)),
+            .prop_map(|(n, busy, online, used)| Op::Unplug(n, busy, online, used)),
         (0..MBS, any::<bool>()).prop_map(|(mb, movable)| Op::Online(mb, movable)),
         (0..MBS).prop_map(Op::Offline),
     ]
@@ -111,7 +114,7 @@ impl World {
         assert!(nb == 0 || self.plugged.len() as u64 == MBS * u64::from(SBS));
     }
 
-    fn unplug(&mut self, mut nb: u64, busy: &BTreeSet<u64>, online: bool) {
+    fn unplug(&mut self, mut nb: u64, busy: &BTreeSet<u64>, online: bool, used: &[u64]) {
         let wanted = nb;
         // What may go: offline subblocks, and with `online` the online ones that are not busy.
         let free = self
@@ -122,7 +125,7 @@ impl World {
                 !on || (online && !busy.contains(&id))
             })
             .count() as u64;
-        let mut pass = self.sbm.unplug_pass(online);
+        let mut pass = self.sbm.unplug_pass(online).ranked(UsedBytes::new(used));
         let mut steps = 0;
         while let Some(UnplugStep {
             range: step,
@@ -200,7 +203,7 @@ proptest! {
         for op in ops {
             match op {
                 Op::Plug(n) => w.plug(n),
-                Op::Unplug(n, busy, online) => w.unplug(n, &busy, online),
+                Op::Unplug(n, busy, online, used) => w.unplug(n, &busy, online, &used),
                 Op::Online(mb, movable) => {
                     if w.sbm.state(mb).is_added() && !w.sbm.state(mb).is_online() {
                         w.sbm.record_online(mb, movable);
@@ -279,6 +282,27 @@ fn unplugs_offline_then_movable_then_kernel_highest_first() {
             count: SBS / 2
         }
     );
+}
+
+#[test]
+fn a_ranked_pass_takes_online_blocks_fewest_used_first_offline_ones_highest_first() {
+    let mut w = World::new();
+    w.plug(5 * u64::from(SBS));
+    for mb in 0..4 {
+        w.sbm.record_online(mb, true);
+    }
+    // Block 4 stays offline; blocks 0..4 are movable with these used bytes.
+    let used = [3, 0, 7, 0, 9];
+    let mut pass = w.sbm.unplug_pass(true).ranked(UsedBytes::new(&used));
+    let mut order = Vec::new();
+    while let Some(s) = pass.next(&w.sbm, 100) {
+        // Every offer is taken, whole.
+        assert_eq!((s.range.first, s.range.count), (0, SBS));
+        w.sbm.record_unplugged(s.range.mb, 0, SBS);
+        order.push(s.range.mb);
+    }
+    // Offline first whatever it holds; then 3 and 1 (none used, highest first), 0, 2.
+    assert_eq!(order, [4, 3, 1, 0, 2]);
 }
 
 /// The offers of one pass over an online block whose subblocks in `busy` cannot be taken:

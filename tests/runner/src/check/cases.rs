@@ -193,6 +193,12 @@ pub const CASES: &[Case] = &[
             "100 random operations (seeded): resizes, storms, zones, offline/online by hand, faults, rebind",
         )
     },
+    // A partial unplug after a workload freed every other part of what it used: how many
+    // pages each unplug order migrates.
+    case(
+        "unplug-scattered",
+        "unplug 2 GiB -> 1 GiB with the used memory scattered: ours (fewest used first) migrates no more than highest first",
+    ),
     // An unplug that stops on pages a process pins, and how soon after the process is gone
     // the device gets there. Migrating what is not pinned may still fail an allocation, which
     // C logs (ours asks for none: __GFP_NOWARN).

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-2.0
+# Case unplug-scattered: a partial unplug of a guest whose free memory is scattered, and how
+# many pages it migrates (pgmigrate_success in /proc/vmstat). 2 GiB plugged (ZONE_MOVABLE),
+# 16 processes each hold an 80 MiB pattern, every other one exits: what is left in use is
+# spread over the blocks. Then the device is asked for 1 GiB.
+#
+# Both drivers: the size is reached, the remaining patterns are intact, and the migrated pages
+# and the time are reported (C visits the blocks highest first). Ours runs the unplug twice,
+# on the same layout made afresh: fewest used pages first (unplug_least_used_first=1, the
+# default) and highest first (=0, C's order); it must migrate no more pages in its own order
+# than in C's. Args (vmrs.args): "bench" prints one "# bench op=scattered ..." line per
+# unplug instead of asserting the comparison.
+. /tests/lib.sh
+BENCH=${ARGS:-}
+rounds=1
+[ "$DRIVER" = rust ] && rounds=2
+tap_plan $((3 + 4 * rounds + (rounds - 1)))
+NPROC=16
+EACH=80
+P=/sys/module/$MODULE/parameters
+migrated() { awk '/^pgmigrate_success / { print $2 }' /proc/vmstat; }
+
+# scatter: starts NPROC processes with EACH MiB each, then ends every other one (its memory
+# is freed at once); the pids of the others are in KEPT.
+scatter() {
+	local i pids=
+	KEPT=
+	rm -f /tmp/sc.*
+	for i in $(seq 1 $NPROC); do
+		/bin/memhog $EACH /tmp/sc.$i &
+		pids="$pids $!"
+		wait_for 60 [ -f /tmp/sc.$i ] || return 1
+	done
+	i=0
+	for p in $pids; do
+		i=$((i + 1))
+		if [ $((i % 2)) -eq 0 ]; then
+			kill -KILL "$p"
+			wait "$p" 2>/dev/null
+		else
+			KEPT="$KEPT $p"
+		fi
+	done
+}
+
+# kept_intact: each kept process checks its pattern and ends.
+kept_intact() {
+	local p bad=0
+	for p in $KEPT; do
+		kill -USR1 "$p" && wait "$p" || bad=$((bad + 1))
+	done
+	[ $bad -eq 0 ]
+}
+
+# round ORDER: makes the layout, unplugs to 1 GiB and sets MIGRATED and MS.
+round() {
+	check "$1: plug 2 GiB" resize $((2 * GIB))
+	check "$1: $NPROC processes hold ${EACH} MiB each, every other one exits" scatter
+	m0=$(migrated)
+	check "$1: unplug to 1 GiB" resize $GIB 300
+	MIGRATED=$(($(migrated) - m0))
+	MS=$RESIZE_MS
+	diag "$1: $MIGRATED pages migrated, $MS ms"
+	[ -n "$BENCH" ] && echo "# bench op=scattered order=$1 size=$GIB migrated=$MIGRATED device_ms=$MS"
+	check "$1: the kept patterns are intact" kept_intact
+}
+
+check "load $MODULE" load_driver
+bind_or_bail
+if [ "$DRIVER" = rust ]; then
+	echo 1 >$P/unplug_least_used_first
+	round least-used-first
+	ranked=$MIGRATED
+	resize 0 >/dev/null
+	echo 0 >$P/unplug_least_used_first
+	round highest-first
+	highest=$MIGRATED
+	echo 1 >$P/unplug_least_used_first
+	if [ -n "$BENCH" ]; then
+		check "ours: both orders measured" true
+	else
+		check "ours: fewest used pages first migrates no more than highest first ($ranked vs $highest pages)" \
+			[ "$ranked" -le "$highest" ]
+	fi
+else
+	round highest-first
+fi
+check "unplug to 0" resize 0
+tap_done
