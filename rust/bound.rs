@@ -20,8 +20,8 @@ use kernel::contig::{memory_block_size_bytes, PAGEBLOCK_NR_PAGES};
 use kernel::crash_dump::is_kdump_kernel;
 use kernel::fmt;
 use kernel::memory_hotplug::{
-    node_of_physaddr, node_of_proximity_domain, pluggable_range, DeviceRegion, MemoryGroup,
-    MemoryNotifierRegistration, OnlinePageRegistration,
+    memmap_on_memory_bytes, node_of_physaddr, node_of_proximity_domain, pluggable_range,
+    DeviceRegion, MemoryGroup, MemoryNotifierRegistration, OnlinePageRegistration,
 };
 use kernel::new_mutex;
 use kernel::page::PAGE_SIZE;
@@ -158,7 +158,21 @@ impl Managed {
         // One unit of the group is what the driver adds at once, as in C.
         let unit_pages = usize::try_from(geo.hotplug_unit())? / PAGE_SIZE;
         let group = MemoryGroup::register_dynamic(nid, unit_pages)?;
-        let planner = Planner::new(&geo).ok_or(ENOMEM)?;
+        let mut planner = Planner::new(&geo).ok_or(ENOMEM)?;
+        // With `memory_hotplug.memmap_on_memory`, each block added holds its own memory map, so
+        // a guest with little memory can add far more than its boot memory could map.
+        if let Some(bytes) = memmap_on_memory_bytes() {
+            let bytes = u64::try_from(bytes)?;
+            if planner.set_memmap_bytes(bytes) {
+                dev.info(fmt!(
+                    "memory map on the added memory: the first {bytes:#x} bytes of each block"
+                ));
+            } else {
+                dev.info(fmt!(
+                    "memory map in boot memory: the kernel offers it on the added memory, but                      Big Block Mode takes whole blocks out of use"
+                ));
+            }
+        }
         if cfg.plugged_size > 0 {
             dev.info(fmt!("unplugging all memory is required"));
         }

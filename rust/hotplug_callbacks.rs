@@ -5,7 +5,7 @@
 //! ours and plugged, the run state whether an outcome wakes a run.
 
 use crate::controller::{Controller, ControllerWork, State};
-use crate::policy::planner::Membership;
+use crate::policy::planner::{Membership, Span};
 use crate::policy::run_state::Event;
 use crate::policy::stats::Phase;
 use kernel::contig::{zone_is_movable, PfnRange};
@@ -38,6 +38,8 @@ impl MemoryNotifier for Notifier {
             return Ok(());
         }
         let mut st = c.state.lock();
+        // Linux leaves a block's own memory map out of its on- and offlining.
+        let Span { addr: start, size } = st.planner.notified_span(start, size);
         // Memory comes and goes as the mode adds it: a memory block in Sub Block Mode, within
         // one big block in Big Block Mode.
         let unit = match st.planner.membership(start, size) {

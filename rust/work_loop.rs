@@ -187,9 +187,10 @@ impl Controller {
             Lifecycle::Broken => return Err(BROKEN),
             Lifecycle::Removing => return Err(Stop::End(RunEnd::Gone)),
         }
+        // Removing a unit whose memory map is on it leaves the map's plug units pending.
         let result = self
-            .unplug_pending()
-            .and_then(|()| self.remove_emptied())
+            .remove_emptied()
+            .and_then(|()| self.unplug_pending())
             .and_then(|()| {
                 let goal = {
                     let st = self.state.lock();
@@ -290,9 +291,14 @@ impl Controller {
 
     /// Adds a freshly plugged unit to Linux; when that fails, unplugs it again.
     fn add_unit(&self, unit: u64, plug: Span, add: Span) -> Result<(), Stop> {
+        let memmap = if self.state.lock().planner.memmap_on_memory() {
+            Memmap::OnAddedMemory
+        } else {
+            Memmap::InOnlineMemory
+        };
         let added = self.timed(Phase::Add, || {
             self.region
-                .add_memory(&self.group, add.addr, add.size, Memmap::InOnlineMemory)
+                .add_memory(&self.group, add.addr, add.size, memmap)
         });
         let Err(e) = added else {
             return Ok(());
@@ -343,14 +349,14 @@ impl Controller {
                 Step::Unplug { span, .. } => {
                     self.request_ack(Request::Unplug(self.blocks(span)?))?;
                     st.planner.record_unplugged(span);
-                    self.remove_if_emptied(st, unit);
+                    nb = nb.saturating_sub(self.remove_if_emptied(st, unit));
                     true
                 }
                 Step::TakeThenUnplug { span, .. } => {
                     let taken = self.take(span)?;
                     if taken {
                         self.unplug_taken(&mut st, span)?;
-                        self.remove_if_emptied(st, unit);
+                        nb = nb.saturating_sub(self.remove_if_emptied(st, unit));
                     }
                     taken
                 }
@@ -366,6 +372,8 @@ impl Controller {
             nb -= units;
         }
         self.remove_emptied()?;
+        // The memory maps of the units removed.
+        self.unplug_pending()?;
         if nb > 0 && skipped {
             return Err(BUSY);
         }
@@ -398,11 +406,15 @@ impl Controller {
     /// A unit goes as soon as it is empty, as in the C driver. Removing all emptied units
     /// after the pass shrinks the device sooner but cost 1.2-1.5x the guest CPU and the
     /// end-to-end time of C's order in `make bench`.
-    fn remove_if_emptied(&self, st: Guard<'_, State, MutexBackend>, unit: u64) {
+    /// Returns the plug units of its memory map, which are then pending: unplugged at the end
+    /// of the pass.
+    fn remove_if_emptied(&self, st: Guard<'_, State, MutexBackend>, unit: u64) -> u64 {
         let emptied = st.planner.is_emptied(unit);
         drop(st);
         if emptied {
-            self.remove_unit(unit);
+            self.remove_unit(unit)
+        } else {
+            0
         }
     }
 
@@ -565,8 +577,9 @@ impl Controller {
         }
     }
 
-    /// Removes emptied unit `unit` from Linux; a busy one stays for a later run.
-    fn remove_unit(&self, unit: u64) {
+    /// Removes emptied unit `unit` from Linux; a busy one stays for a later run. Returns the
+    /// plug units its memory map leaves pending (0 when the map is elsewhere or it stayed).
+    fn remove_unit(&self, unit: u64) -> u64 {
         let span = {
             let mut st = self.state.lock();
             st.run.set_own(Some(unit));
@@ -583,13 +596,19 @@ impl Controller {
             Ok(()) => {
                 st.planner.record_removed(unit);
                 st.budget.gone(span.size);
+                // What held its memory map is left plugged, pending.
+                st.planner
+                    .pending_unplug()
+                    .filter(|p| p.unit() == unit)
+                    .map_or(0, |p| p.span().size / st.planner.plug_unit())
             }
             Err(e) => {
                 drop(st);
                 self.warn(fmt!(
                     "memory at {:#x} is unplugged but could not be removed yet: {e:?}",
                     span.addr
-                ))
+                ));
+                0
             }
         }
     }

@@ -302,13 +302,19 @@ impl<'a> BbUnplugPass<'a> {
         T: DerefMut<Target = [BbState]>,
         B: DerefMut<Target = [u64]>,
     {
-        while let Some(&visit) = VISIT_ORDER.get(self.order).filter(|_| self.order < self.limit) {
+        while let Some(&visit) = VISIT_ORDER
+            .get(self.order)
+            .filter(|_| self.order < self.limit)
+        {
             let rank = if visit == Visit::Offline {
                 UsedBytes::NONE
             } else {
                 self.used
             };
-            match rank.next_after(self.last, (0..bbm.big.nb_bb).filter(|&bb| bbm.fits(bb, visit))) {
+            match rank.next_after(
+                self.last,
+                (0..bbm.big.nb_bb).filter(|&bb| bbm.fits(bb, visit)),
+            ) {
                 Some(bb) => {
                     self.last = Some(bb);
                     return Some(bb);

@@ -220,7 +220,44 @@ impl<St: Store> Planner<St> {
         }
     }
 
-    /// Whether `addr..addr + size`, which Linux on- or offlines, is ours and how.
+    /// Units added from now on hold their memory map in their first `bytes`
+    /// (`memmap_on_memory`); returns whether the mode takes it. Sub Block Mode does, before
+    /// anything is added, when the map is smaller than a block: the subblocks holding it are
+    /// plugged first and unplugged last. Big Block Mode does not: it takes whole memory blocks
+    /// out of use before removing them, which would take the map too.
+    pub fn set_memmap_bytes(&mut self, bytes: u64) -> bool {
+        match self {
+            Self::Sub(s) => s.set_memmap_bytes(bytes),
+            Self::Big(_) => false,
+        }
+    }
+
+    /// Whether units are added with their memory map on themselves.
+    pub fn memmap_on_memory(&self) -> bool {
+        matches!(self, Self::Sub(s) if s.memmap_sbs() > 0)
+    }
+
+    /// The range of a memory block as the driver counts it, for `addr..addr + size` that
+    /// Linux reports going on- or offline: with the memory map on the block, Linux leaves the
+    /// map's pages out.
+    pub fn notified_span(&self, addr: u64, size: u64) -> Span {
+        let span = Span { addr, size };
+        let Self::Sub(s) = self else {
+            return span;
+        };
+        let map = s.memmap_bytes();
+        let r = s.region();
+        match addr.checked_sub(map).and_then(|start| r.mb_of(start)) {
+            Some(mb) if map > 0 && r.mb_addr(mb) + map == addr && size + map == r.mb_size => Span {
+                addr: r.mb_addr(mb),
+                size: r.mb_size,
+            },
+            _ => span,
+        }
+    }
+
+    /// Whether `addr..addr + size`, which Linux on- or offlines, is ours and how (a range from
+    /// [`Planner::notified_span`]).
     pub fn membership(&self, addr: u64, size: u64) -> Membership {
         let r = self.region();
         let end = addr.saturating_add(size);
@@ -245,7 +282,7 @@ impl<St: Store> Planner<St> {
     /// out unless this is the driver's own doing (Big Block Mode).
     pub fn may_go_online(&self, unit: u64, own: bool) -> bool {
         match self {
-            Self::Sub(s) => s.state(unit).may_go_online() && s.plugged_in(unit) > 0,
+            Self::Sub(s) => s.state(unit).may_go_online() && s.plugged_in(unit) > s.kept(unit),
             Self::Big(b) => b.may_transition(unit, own),
         }
     }
@@ -408,7 +445,7 @@ impl<St: Store> Planner<St> {
     /// Whether `unit` is added with nothing plugged: it goes as soon as it is so.
     pub fn is_emptied(&self, unit: u64) -> bool {
         match self {
-            Self::Sub(s) => s.state(unit).is_added() && s.plugged_in(unit) == 0,
+            Self::Sub(s) => s.is_emptied(unit),
             Self::Big(_) => false,
         }
     }

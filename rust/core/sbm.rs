@@ -127,6 +127,12 @@ pub struct Sbm<S, B> {
     sub: SubBlocks,
     states: S,
     bitmap: B,
+    /// Subblocks at the start of every added block that hold the block's own memory map
+    /// (`memmap_on_memory`): plugged before the block is added, never offered for unplug while
+    /// it is, and unplugged after it is removed. 0 when the map is elsewhere.
+    memmap_sbs: u32,
+    /// The bytes of that map, which Linux leaves out of the block's on- and offlining.
+    memmap_bytes: u64,
 }
 
 impl<S, B> Sbm<S, B>
@@ -145,7 +151,50 @@ where
             sub,
             states,
             bitmap,
+            memmap_sbs: 0,
+            memmap_bytes: 0,
         })
+    }
+
+    /// Blocks added from now on hold their memory map in their first `bytes` (0: the map is
+    /// elsewhere). Returns whether it is taken: only before any block is added, and only for a
+    /// map smaller than a block.
+    pub fn set_memmap_bytes(&mut self, bytes: u64) -> bool {
+        let sbs = bytes.div_ceil(self.sub.sb_size);
+        if (0..self.region.nb_mb).any(|mb| self.state(mb) != MbState::Unused)
+            || sbs >= u64::from(self.sub.sbs_per_mb)
+        {
+            return false;
+        }
+        // Below `sbs_per_mb`, a u32.
+        self.memmap_sbs = sbs as u32;
+        self.memmap_bytes = bytes;
+        true
+    }
+
+    /// The bytes at the start of every added block that hold its memory map (0: none).
+    pub fn memmap_bytes(&self) -> u64 {
+        self.memmap_bytes
+    }
+
+    /// Subblocks at the start of every added block that hold its memory map.
+    pub fn memmap_sbs(&self) -> u32 {
+        self.memmap_sbs
+    }
+
+    /// The subblocks block `mb` keeps plugged as long as it is added: those of its memory map.
+    pub fn kept(&self, mb: u64) -> u32 {
+        if self.state(mb).is_added() {
+            self.memmap_sbs
+        } else {
+            0
+        }
+    }
+
+    /// Whether block `mb` is added with nothing plugged but its memory map: it is to be
+    /// removed (and then its map's subblocks unplugged).
+    pub fn is_emptied(&self, mb: u64) -> bool {
+        self.state(mb).is_added() && self.plugged_in(mb) <= self.memmap_sbs
     }
 
     /// The region.
@@ -260,9 +309,15 @@ where
         self.set_state(mb, MbState::Plugged);
     }
 
-    /// Block `mb` was removed from Linux; it must have nothing plugged any more.
+    /// Block `mb` was removed from Linux, with nothing plugged but its memory map's
+    /// subblocks, which are now to be unplugged ([`Sbm::pending_unplug`]).
     pub fn record_removed(&mut self, mb: u64) {
-        self.set_state(mb, MbState::Unused);
+        let s = if self.plugged_in(mb) > 0 {
+            MbState::Plugged
+        } else {
+            MbState::Unused
+        };
+        self.set_state(mb, s);
     }
 
     /// Block `mb` went online, into ZONE_MOVABLE or a kernel zone.
@@ -284,8 +339,8 @@ where
         self.refresh_fullness(mb);
     }
 
-    /// An added block with nothing plugged any more, highest first: it is to be removed from
-    /// Linux (offlined first when online).
+    /// An added block with nothing plugged any more (but its memory map), highest first: it is
+    /// to be removed from Linux (offlined first when online).
     pub fn emptied_block(&self) -> Option<u64> {
         self.emptied_block_below(self.region.nb_mb)
     }
@@ -295,11 +350,11 @@ where
     pub fn emptied_block_below(&self, limit: u64) -> Option<u64> {
         (0..limit.min(self.region.nb_mb))
             .rev()
-            .find(|&mb| self.state(mb).is_added() && self.plugged_in(mb) == 0)
+            .find(|&mb| self.is_emptied(mb))
     }
 
-    /// The plugged subblocks of a block that failed to be added, highest block first: unplugged
-    /// at the start of every run, whatever the requested size, as the C driver's
+    /// The plugged subblocks of a block that failed to be added or was removed with its memory
+    /// map's subblocks, highest block first: unplugged at the start of every run, whatever the requested size, as the C driver's
     /// `virtio_mem_cleanup_pending_mb()` does (nothing else would ever unplug them while the
     /// device is asked to grow).
     pub fn pending_unplug(&self) -> Option<SbRange> {
@@ -342,6 +397,11 @@ where
                     .count() as u32;
                 return Some(PlugStep::Subblocks(SbRange { mb, first, count }));
             }
+        }
+        // A new block needs its memory map's subblocks and one more to be of use: less than
+        // that stays unplugged.
+        if self.memmap_sbs > 0 && want <= self.memmap_sbs {
+            return None;
         }
         self.blocks_in(MbState::Unused)
             .find(|&mb| mb < usable_mbs)
@@ -449,14 +509,20 @@ impl<'a> UnplugPass<'a> {
                 }
                 continue;
             };
-            if self.sb_end == 0 {
+            // The subblocks holding the block's memory map go only after the block.
+            let kept = sbm.kept(mb);
+            if self.sb_end <= kept {
                 self.finish_block(sbm, mb);
                 continue;
             }
             let online = sbm.state(mb).is_online();
             let range = if online {
-                // The largest chunk aligned to its size that ends at `sb_end`.
-                let count = (1u32 << self.sb_end.trailing_zeros()).min(self.cap);
+                // The largest chunk aligned to its size that ends at `sb_end` and stays above
+                // the kept subblocks.
+                let above = prev_power_of_two(self.sb_end - kept);
+                let count = (1u32 << self.sb_end.trailing_zeros())
+                    .min(self.cap)
+                    .min(above);
                 let range = SbRange {
                     mb,
                     first: self.sb_end - count,
@@ -471,18 +537,33 @@ impl<'a> UnplugPass<'a> {
                     self.cap = count / 2;
                     continue;
                 }
+                if !leaves_room_for_map(sbm, mb, count, nb_sb) {
+                    if count > 1 {
+                        self.cap = count / 2;
+                    } else {
+                        self.finish_block(sbm, mb);
+                    }
+                    continue;
+                }
                 self.offered = Some(range);
                 range
             } else {
-                let Some(top) = (0..self.sb_end).rev().find(|&sb| sbm.is_plugged(mb, sb)) else {
+                let Some(top) = (kept..self.sb_end).rev().find(|&sb| sbm.is_plugged(mb, sb)) else {
                     self.finish_block(sbm, mb);
                     continue;
                 };
                 // Offline subblocks need no allocation: runs of plugged ones in one request.
                 let max = nb_sb.min(u64::from(per_mb)) as u32;
                 let mut first = top;
-                while first > 0 && top + 1 - first < max && sbm.is_plugged(mb, first - 1) {
+                while first > kept && top + 1 - first < max && sbm.is_plugged(mb, first - 1) {
                     first -= 1;
+                }
+                if !leaves_room_for_map(sbm, mb, top + 1 - first, nb_sb) {
+                    if first == top {
+                        self.finish_block(sbm, mb);
+                        continue;
+                    }
+                    first += 1;
                 }
                 self.done_down_to(first);
                 SbRange {
@@ -535,4 +616,23 @@ impl<'a> UnplugPass<'a> {
             }
         }
     }
+}
+
+/// The largest power of two at most `n` (`n` > 0).
+fn prev_power_of_two(n: u32) -> u32 {
+    1 << (31 - n.max(1).leading_zeros())
+}
+
+/// Whether unplugging `count` more plugged subblocks of `mb` fits in `nb_sb`: when they are
+/// the last ones but its memory map's, the block is removed and the map's subblocks are
+/// unplugged with them, so those must fit too (the size never goes below the request).
+fn leaves_room_for_map<S, B>(sbm: &Sbm<S, B>, mb: u64, count: u32, nb_sb: u64) -> bool
+where
+    S: DerefMut<Target = [MbState]>,
+    B: DerefMut<Target = [u64]>,
+{
+    let kept = sbm.kept(mb);
+    kept == 0
+        || sbm.plugged_in(mb).saturating_sub(count) > kept
+        || u64::from(count) + u64::from(kept) <= nb_sb
 }

@@ -351,7 +351,7 @@ mod tests {
         assert_eq!(
             std::format!("{}", s.phase_ns()),
             "request 0\nadd 0\nonline_pages 0\noffline_remove 0\nalloc_contig 0\n\
-             fake_online 0\nrun 0\n"
+             fake_online 0\nrank 0\nrun 0\n"
         );
         s.timed(Phase::Request, 1_000);
         s.timed(Phase::Request, 2_500);

@@ -213,7 +213,10 @@ impl World {
     fn unplug(&mut self, mut nb: u64, busy: &BTreeSet<u64>, unplug_online: bool, used: &[u64]) {
         let wanted = nb;
         let free = self.free_units(busy, unplug_online);
-        let mut pass = self.p.unplug_pass(unplug_online).ranked(UsedBytes::new(used));
+        let mut pass = self
+            .p
+            .unplug_pass(unplug_online)
+            .ranked(UsedBytes::new(used));
         let mut steps = 0;
         while let Some(step) = pass.next(&self.p, nb) {
             steps += 1;
@@ -432,4 +435,64 @@ fn used_bytes_count_plugged_online_memory_that_is_not_free() {
     w.online_mb(1, true);
     // Of big block 0 only memory block 1 is online.
     assert_eq!(w.p.used_bytes(0, quarter_free), MB - MB / 4);
+}
+
+#[test]
+fn with_the_memory_map_on_each_block_linux_s_ranges_are_whole_blocks_to_the_driver() {
+    let [mut sbm, mut bbm, _] = planners();
+    // A 16 MiB block's map is 256 KiB: it takes the first 2 MiB subblock.
+    let map = MB / 64;
+    assert!(
+        !bbm.set_memmap_bytes(map),
+        "big blocks are taken out of use whole"
+    );
+    assert!(!bbm.memmap_on_memory());
+    assert!(sbm.set_memmap_bytes(map));
+    assert!(sbm.memmap_on_memory());
+    let base = sbm.unit_span(0).addr;
+    // Linux on- and offlines the block without its map.
+    let whole = Span {
+        addr: base + MB,
+        size: MB,
+    };
+    assert_eq!(sbm.notified_span(base + MB + map, MB - map), whole);
+    assert_eq!(sbm.notified_span(whole.addr, whole.size), whole);
+    // Other ranges stay as they are, and are not whole blocks.
+    let odd = sbm.notified_span(base + MB + map, MB);
+    assert_eq!(
+        odd,
+        Span {
+            addr: base + MB + map,
+            size: MB
+        }
+    );
+    assert_eq!(sbm.membership(odd.addr, odd.size), Membership::NotWhole);
+    let mut w = World::new(sbm);
+    // A new block gets its map's subblock and at least one more.
+    assert_eq!(
+        w.p.next_plug(1, NB_MB * MB),
+        None,
+        "a block with only its map plugged is of no use"
+    );
+    w.plug(2);
+    assert_eq!(w.added, BTreeSet::from([0]));
+    // Offline with only its map left, it may not go online and is to be removed.
+    w.p.record_unplugged(Span {
+        addr: base + 2 * MIB,
+        size: 2 * MIB,
+    });
+    assert!(!w.p.may_go_online(0, false));
+    assert!(w.p.is_emptied(0));
+    w.p.record_removed(0);
+    // Then the map's subblock is unplugged.
+    assert_eq!(
+        w.p.pending_unplug(),
+        Some(Step::Unplug {
+            unit: 0,
+            span: Span {
+                addr: base,
+                size: 2 * MIB
+            }
+        })
+    );
 }
