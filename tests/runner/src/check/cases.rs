@@ -193,6 +193,16 @@ pub const CASES: &[Case] = &[
             "100 random operations (seeded): resizes, storms, zones, offline/online by hand, faults, rebind",
         )
     },
+    // A small guest that grows far: each block's memory map on the block itself.
+    Case {
+        region: 16 * GIB,
+        timeout: Duration::from_secs(900),
+        cmdline: &["memory_hotplug.memmap_on_memory=1"],
+        ..case(
+            "memmap-on-memory",
+            "memory_hotplug.memmap_on_memory=1, 1 GiB boot memory, 8 GiB plugged: ours takes the memory map from the added memory, not ZONE_NORMAL",
+        )
+    },
     // A partial unplug after a workload freed every other part of what it used: how many
     // pages each unplug order migrates.
     case(
