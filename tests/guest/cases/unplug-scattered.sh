@@ -58,7 +58,14 @@ kept_intact() {
 round() {
 	check "$1: plug 2 GiB" resize $((2 * GIB))
 	check "$1: $NPROC processes hold ${EACH} MiB each, every other one exits" scatter
-
+	m0=$(migrated)
+	c0=$(cpu_ticks)
+	check "$1: unplug to 1 GiB" resize $GIB 300
+	MIGRATED=$(($(migrated) - m0))
+	MS=$RESIZE_MS
+	cpu_ms=$((($(cpu_ticks) - c0) * TICK_MS))
+	diag "$1: $MIGRATED pages migrated, $MS ms, guest CPU $cpu_ms ms"
+	[ -n "$BENCH" ] && echo "# bench op=scattered order=$1 zone=online_movable size=$GIB migrated=$MIGRATED device_ms=$MS cpu_ms=$cpu_ms"
 	check "$1: the kept patterns are intact" kept_intact
 }
 
