@@ -369,7 +369,7 @@ impl Controller {
                 skipped = true;
                 continue;
             }
-            nb -= units;
+            nb = nb.saturating_sub(units);
         }
         self.remove_emptied()?;
         // The memory maps of the units removed.

@@ -1,6 +1,8 @@
 //! `vmrs-runner bench`: the upstream C driver and ours in the same guests, alternately
 //! (C, rust, rust, C, C, rust, ...), each guest measuring plug and unplug times, guest CPU time and
-//! unplug success under pressure (`tests/guest/cases/bench.sh`).
+//! unplug success under pressure (`tests/guest/cases/bench.sh`); the first run also converges
+//! after pressure (`bench-converge.sh`), unplugs with scattered use (`unplug-scattered.sh`) and
+//! grows a small guest as far as it goes (`bench-grow.sh`).
 
 pub mod permutation;
 pub mod plot;
@@ -47,7 +49,31 @@ pub struct Sample {
     /// Nanoseconds the driver spent in each phase meanwhile, in the order of its `phase_ns`
     /// file (ours only).
     pub phase_ns: Vec<(String, u64)>,
+    /// The order in which the driver visited the blocks (`scattered` only):
+    /// [`LEAST_USED_FIRST`] or [`HIGHEST_FIRST`].
+    pub order: Option<String>,
+    /// Pages the kernel migrated meanwhile (`pgmigrate_success`; `scattered` only).
+    pub migrated: Option<u64>,
+    /// ZONE_NORMAL's free memory before the plug (`grow` only).
+    pub normal_free_kb: Option<u64>,
+    /// What the plug took of it (`grow` only).
+    pub normal_taken_kb: Option<i64>,
+    /// The free memory of every zone the kernel allocates from (DMA, DMA32, Normal) before the
+    /// plug: a guest with 1 GiB of boot memory has it all in DMA32 (`grow` only).
+    pub kernel_zones_free_kb: Option<u64>,
+    /// What the plug took of it (`grow` only).
+    pub kernel_zones_taken_kb: Option<i64>,
+    /// Why the guest stopped growing (`reach` only): one of [`STOPS`].
+    pub stop: Option<String>,
 }
+
+/// The `order` of our driver's default unplug, fewest used pages first.
+pub const LEAST_USED_FIRST: &str = "least-used-first";
+/// The `order` of C's unplug, and of ours with `unplug_least_used_first=0`.
+pub const HIGHEST_FIRST: &str = "highest-first";
+/// Why a growing guest stopped (`bench-grow.sh`): the region was all plugged, a resize timed
+/// out, the OOM killer ran, or the driver logged that adding memory failed.
+pub const STOPS: [&str; 4] = ["region_end", "timeout", "oom", "add_failed"];
 
 /// Parses one console line; `None` for any other line.
 pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
@@ -68,6 +94,13 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
         requests: None,
         driver_requests: None,
         phase_ns: Vec::new(),
+        order: None,
+        migrated: None,
+        normal_free_kb: None,
+        normal_taken_kb: None,
+        kernel_zones_free_kb: None,
+        kernel_zones_taken_kb: None,
+        stop: None,
     };
     for word in rest.split_whitespace() {
         let (key, value) = word.split_once('=')?;
@@ -87,6 +120,14 @@ pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
                 s.requests = Some(s.requests.unwrap_or(0) + n);
             }
             "driver_requests" => s.driver_requests = Some(value.parse().ok()?),
+            "order" if !value.is_empty() => s.order = Some(value.to_string()),
+            "migrated" => s.migrated = Some(value.parse().ok()?),
+            "normal_free_kb" => s.normal_free_kb = Some(value.parse().ok()?),
+            // Negative when the zone gained meanwhile (memory freed elsewhere).
+            "normal_taken_kb" => s.normal_taken_kb = Some(value.parse().ok()?),
+            "kernel_zones_free_kb" => s.kernel_zones_free_kb = Some(value.parse().ok()?),
+            "kernel_zones_taken_kb" => s.kernel_zones_taken_kb = Some(value.parse().ok()?),
+            "stop" if STOPS.contains(&value) => s.stop = Some(value.to_string()),
             _ => {
                 let phase = key.strip_prefix("ns_")?;
                 s.phase_ns.push((phase.to_string(), value.parse().ok()?));
