@@ -4,8 +4,10 @@
 # configuration, alternately, BENCH_RUNS (default 5) runs each; BENCH_SIZES
 # (GiB, comma-separated) replaces the plug/unplug sizes. The first run also converges after
 # pressure in both zones, each guest holding it BENCH_HOLD_S seconds (default 180; 0: not
-# at all); BENCH_ONLY=converge boots only those guests. Writes
-# results/bench/bench.{md,json,svg} and prints the table.
+# at all), unplugs 2 GiB -> 1 GiB with scattered use (case unplug-scattered) and grows a
+# 1 GiB guest with memory_hotplug.memmap_on_memory=1 as far as it goes (bench-grow.sh).
+# BENCH_ONLY=converge, scattered or grow (comma-separated: BENCH_ONLY=scattered,grow) boots
+# only those guests. Writes results/bench/bench.{md,json,svg} and prints the table.
 PHASE=bench
 source "$(dirname "$0")/lib.sh"
 

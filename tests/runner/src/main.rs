@@ -5,7 +5,7 @@
 //! vmrs-runner check --bzimage F --initramfs F --logdir D [--driver c|rust]... [--case NAME]...
 //!                   [--kernel normal|debug]
 //! vmrs-runner run   --bzimage F --initramfs F --logdir D --driver c|rust
-//! vmrs-runner bench --bzimage F --initramfs F --logdir D [--runs N] [--sizes GIB,...] [--hold S] [--only converge] --ko-c F --ko-rust F
+//! vmrs-runner bench --bzimage F --initramfs F --logdir D [--runs N] [--sizes GIB,...] [--hold S] [--only converge,scattered,grow] --ko-c F --ko-rust F
 //! vmrs-runner soak  --bzimage F --initramfs F --logdir D [--ops N] [--driver c|rust]... [--seed N]
 //! ```
 
@@ -39,14 +39,16 @@ struct Args {
     ops: u64,
     /// Seconds the bench's converge guests hold the pressure (0: none).
     hold_s: u64,
-    /// `converge`: the bench boots its converge guests only.
-    only: Option<String>,
+    /// The bench boots only these guests of its first run (`--only converge,scattered,grow`);
+    /// empty: every guest.
+    only: Vec<bench::Only>,
 }
 
 fn usage() -> String {
     "usage: vmrs-runner check|run|bench|soak --bzimage FILE --initramfs FILE --logdir DIR \
      [--driver c|rust]... [--case NAME]... [--kernel normal|debug] [--smp N] [--seed N] \
-     [--runs N] [--sizes GIB,...] [--hold S] [--only converge] [--ko-c FILE] [--ko-rust FILE] [--ops N]"
+     [--runs N] [--sizes GIB,...] [--hold S] [--only converge,scattered,grow] [--ko-c FILE] \
+     [--ko-rust FILE] [--ops N]"
         .to_string()
 }
 
@@ -73,7 +75,7 @@ fn parse_args() -> Result<Args, String> {
     let mut ops = 1000;
     let mut sizes_gib = None;
     let mut hold_s = bench::HOLD_S;
-    let mut only = None;
+    let mut only = Vec::new();
     let (mut ko_c, mut ko_rust) = (PathBuf::new(), PathBuf::new());
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -101,8 +103,21 @@ fn parse_args() -> Result<Args, String> {
                     .parse()
                     .map_err(|_| format!("--hold must be a number of seconds, not '{value}'"))?;
             }
-            "--only" if value == "converge" => only = Some(value),
-            "--only" => return Err(format!("--only takes 'converge', not '{value}'")),
+            "--only" => match bench::Only::parse_list(&value) {
+                // Given more than once, the lists add up.
+                Some(list) => {
+                    for o in list {
+                        if !only.contains(&o) {
+                            only.push(o);
+                        }
+                    }
+                }
+                None => {
+                    return Err(format!(
+                        "--only takes converge, scattered or grow, comma-separated, not '{value}'"
+                    ))
+                }
+            },
             "--ops" => match value.parse() {
                 Ok(n) if n > 0 => ops = n,
                 _ => return Err(format!("--ops must be a positive number, not '{value}'")),
@@ -328,8 +343,8 @@ fn bench(args: &Args) -> bool {
         plan.sizes_gib.clone_from(sizes);
     }
     plan.hold_s = args.hold_s;
-    plan.converge_only = args.only.is_some();
-    if plan.converge_only && plan.hold_s == 0 {
+    plan.only.clone_from(&args.only);
+    if plan.guests_for(1).is_empty() {
         eprintln!("vmrs-runner: --only converge with --hold 0 measures nothing");
         return false;
     }

@@ -1,10 +1,11 @@
 //! The figures of a bench run: medians with min–max per driver and the ratio ours/C, as a
-//! Markdown table and as JSON; and what our driver counted and timed inside itself during
+//! Markdown table and as JSON (figures with a third column, our driver measured a second way,
+//! in a table of their own); and what our driver counted and timed inside itself during
 //! each step (its debugfs files), which the C driver cannot tell.
 
 use serde_json::{json, Value};
 
-use crate::bench::{Sample, BBM, BBM_BLOCK, SBM};
+use crate::bench::{Sample, BBM, BBM_BLOCK, HIGHEST_FIRST, LEAST_USED_FIRST, SBM};
 use crate::check::cases::{Driver, GIB};
 
 /// One figure measured for both drivers.
@@ -18,6 +19,28 @@ pub struct Figure {
     pub rust: Vec<f64>,
     /// Shown instead of C's values when C cannot have them (figures from our debugfs files).
     pub c_note: Option<&'static str>,
+    /// Our driver measured a second way in the same guests: such figures go to a table of
+    /// their own, with this third column.
+    pub third: Option<Third>,
+    /// Words shown after C's and our values (why a guest stopped growing), each once.
+    pub why: [Vec<String>; 2],
+}
+
+/// The third column of a [`Figure`], and the headings of its table.
+#[derive(Debug, Clone)]
+pub struct Third {
+    /// The headings of C's, our and this column.
+    pub headings: [&'static str; 3],
+    pub values: Vec<f64>,
+}
+
+impl Third {
+    /// This column's median over C's; `None` when either is missing or C's is zero.
+    pub fn ratio(&self, c: &[f64]) -> Option<f64> {
+        let (c, _, _) = summary(c)?;
+        let (v, _, _) = summary(&self.values)?;
+        (c != 0.0).then(|| v / c)
+    }
 }
 
 /// What the tables say for C where a figure comes from our driver's debugfs files.
@@ -85,6 +108,8 @@ fn figure(
         c: values(samples, Driver::C, &pick),
         rust: values(samples, Driver::Rust, &pick),
         c_note: None,
+        third: None,
+        why: [Vec::new(), Vec::new()],
     }
 }
 
@@ -97,6 +122,8 @@ fn ours_only(name: String, unit: &'static str, rust: Vec<f64>) -> Figure {
         c: Vec::new(),
         rust,
         c_note: Some(NO_FILES),
+        third: None,
+        why: [Vec::new(), Vec::new()],
     }
 }
 
@@ -253,6 +280,8 @@ pub fn figures(
         ));
     }
     out.extend(converge_figures(samples));
+    out.extend(scattered_figures(samples));
+    out.extend(grow_figures(samples));
     let ((c_file, c_loaded), (rust_file, rust_loaded)) = ko;
     for (name, c, rust) in [
         ("module size: .ko file", c_file, rust_file),
@@ -269,6 +298,8 @@ pub fn figures(
             c: vec![c as f64],
             rust: vec![rust as f64],
             c_note: None,
+            third: None,
+            why: [Vec::new(), Vec::new()],
         });
     }
     out
@@ -306,10 +337,124 @@ fn converge_figures(samples: &[Sample]) -> Vec<Figure> {
     out
 }
 
+/// What a figure takes of a sample, if anything.
+type PickValue = fn(&Sample) -> Option<f64>;
+
+/// The label of the scattered rows.
+const SCATTERED: &str = "partial unplug with scattered use (2 GiB -> 1 GiB)";
+
+/// The partial unplug with scattered use: pages migrated and time, C (highest first) against
+/// ours (fewest used first), with ours highest first (`unplug_least_used_first=0`) in the
+/// third column. None when no guest measured it.
+fn scattered_figures(samples: &[Sample]) -> Vec<Figure> {
+    if !samples.iter().any(|s| s.op == "scattered") {
+        return Vec::new();
+    }
+    let order = |s: &Sample, o: &str| s.op == "scattered" && s.order.as_deref() == Some(o);
+    let rows: [(&str, &'static str, PickValue); 2] = [
+        ("pages migrated (pgmigrate_success)", "pages", |s| {
+            s.migrated.map(|m| m as f64)
+        }),
+        ("time (device_ms)", "ms", |s| Some(s.device_ms)),
+    ];
+    rows.into_iter()
+        .map(|(what, unit, pick)| {
+            let by = |driver, o: &str| {
+                values(samples, driver, |s| order(s, o).then(|| pick(s)).flatten())
+            };
+            Figure {
+                name: format!("{SCATTERED}: {what}"),
+                unit,
+                higher_is_better: false,
+                c: by(Driver::C, HIGHEST_FIRST),
+                rust: by(Driver::Rust, LEAST_USED_FIRST),
+                c_note: None,
+                third: Some(Third {
+                    headings: [
+                        "C, highest first",
+                        "ours, fewest used first",
+                        "ours, highest first (unplug_least_used_first=0)",
+                    ],
+                    values: by(Driver::Rust, HIGHEST_FIRST),
+                }),
+                why: [Vec::new(), Vec::new()],
+            }
+        })
+        .collect()
+}
+
+/// A 1 GiB guest with `memory_hotplug.memmap_on_memory=1` growing far: what plugging 16 GiB
+/// took of ZONE_NORMAL's free memory and of all the kernel's zones' (DMA, DMA32, Normal: with
+/// 1 GiB of boot memory ZONE_NORMAL is empty and the memory map comes from DMA32), and the
+/// largest size reached, with why growth stopped. None when no guest measured it.
+fn grow_figures(samples: &[Sample]) -> Vec<Figure> {
+    let mut out = Vec::new();
+    let grow = |s: &Sample| s.op == "grow";
+    if samples.iter().any(grow) {
+        let kib_to_mib = |kb: Option<i64>| kb.map(|kb| kb as f64 / 1024.0);
+        out.push(figure(
+            samples,
+            "ZONE_NORMAL free memory taken by plugging 16 GiB (memmap_on_memory=1)".to_string(),
+            "MiB",
+            false,
+            |s| grow(s).then(|| kib_to_mib(s.normal_taken_kb)).flatten(),
+        ));
+        out.push(figure(
+            samples,
+            "free memory of DMA, DMA32 and Normal taken by plugging 16 GiB (memmap_on_memory=1)"
+                .to_string(),
+            "MiB",
+            false,
+            |s| {
+                grow(s)
+                    .then(|| kib_to_mib(s.kernel_zones_taken_kb))
+                    .flatten()
+            },
+        ));
+    }
+    let reach = |s: &Sample| s.op == "reach";
+    if samples.iter().any(reach) {
+        let mut f = figure(
+            samples,
+            "largest size a 1 GiB guest reached (memmap_on_memory=1), and why it stopped"
+                .to_string(),
+            "GiB",
+            true,
+            |s| reach(s).then_some(s.size as f64 / GIB as f64),
+        );
+        for (i, driver) in [Driver::C, Driver::Rust].into_iter().enumerate() {
+            for s in samples.iter().filter(|s| s.driver == driver && reach(s)) {
+                if let Some(stop) = &s.stop {
+                    if !f.why[i].contains(stop) {
+                        f.why[i].push(stop.clone());
+                    }
+                }
+            }
+        }
+        out.push(f);
+    }
+    out
+}
+
 fn cell(values: &[f64], unit: &str) -> String {
     // Percentages near 100 need decimals to show what is left (one 2 MiB subblock of 4 GiB
-    // is 0.05%).
-    cell_to(values, if unit.starts_with('%') { 2 } else { 0 })
+    // is 0.05%); a memory block is an eighth of a GiB.
+    let decimals = match unit {
+        u if u.starts_with('%') => 2,
+        "GiB" | "MiB" => 1,
+        _ => 0,
+    };
+    cell_to(values, decimals)
+}
+
+/// A cell with why the samples ended after the values.
+fn cell_why(values: &[f64], unit: &str, why: &[String]) -> String {
+    let cell = cell(values, unit);
+    if why.is_empty() {
+        cell
+    } else {
+        format!("{cell}, stopped: {}", why.join(", "))
+    }
 }
 
 /// A cell with `p` decimals.
@@ -321,13 +466,14 @@ fn cell_to(values: &[f64], p: usize) -> String {
     }
 }
 
-/// The Markdown table; rows where ours is more than 5% worse are marked.
+/// The Markdown table; rows where ours is more than 5% worse are marked. Figures with a third
+/// column follow in a table of their own.
 pub fn markdown(figures: &[Figure], runs: usize) -> String {
     let mut s = String::from(
         "| figure | unit | C median (min–max) | ours median (min–max) | ours/C | p |\n\
          |---|---|---|---|---|---|\n",
     );
-    for f in figures {
+    for f in figures.iter().filter(|f| f.third.is_none()) {
         let ratio = match f.ratio() {
             Some(r) => format!("{r:.2}{}", if f.worse(0.05) { " ⚠" } else { "" }),
             None => "–".to_string(),
@@ -337,8 +483,9 @@ pub fn markdown(figures: &[Figure], runs: usize) -> String {
             "| {} | {} | {} | {} | {} | {} |\n",
             f.name,
             f.unit,
-            f.c_note.map_or_else(|| cell(&f.c, f.unit), str::to_string),
-            cell(&f.rust, f.unit),
+            f.c_note
+                .map_or_else(|| cell_why(&f.c, f.unit, &f.why[0]), str::to_string),
+            cell_why(&f.rust, f.unit, &f.why[1]),
             ratio,
             p
         ));
@@ -351,6 +498,40 @@ pub fn markdown(figures: &[Figure], runs: usize) -> String {
          a gap often, either way. With {runs} runs each no p is below {:.3}.\n",
         crate::bench::permutation::smallest_p(runs, runs)
     ));
+    s.push_str(&three_column_markdown(figures));
+    s
+}
+
+/// The table of the figures with a third column, with a ratio over C for ours and for the
+/// third; nothing when there are none. Their guests boot in the first run only: no p.
+fn three_column_markdown(figures: &[Figure]) -> String {
+    let rows: Vec<(&Figure, &Third)> = figures
+        .iter()
+        .filter_map(|f| Some((f, f.third.as_ref()?)))
+        .collect();
+    let Some((_, first)) = rows.first() else {
+        return String::new();
+    };
+    let [c, ours, third] = first.headings;
+    let mut s = format!(
+        "\nMeasured in one guest per driver in the first run; median (min–max) over the \
+         samples, which are one per driver unless the guests boot again:\n\n\
+         | figure | unit | {c} | {ours} | {third} | ours/C | {third}/C |\n\
+         |---|---|---|---|---|---|---|\n"
+    );
+    let ratio = |r: Option<f64>| r.map_or("–".to_string(), |r| format!("{r:.2}"));
+    for (f, t) in rows {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            f.name,
+            f.unit,
+            cell(&f.c, f.unit),
+            cell(&f.rust, f.unit),
+            cell(&t.values, f.unit),
+            ratio(f.ratio()),
+            ratio(t.ratio(&f.c))
+        ));
+    }
     s
 }
 
@@ -453,6 +634,10 @@ pub fn to_json(samples: &[Sample], figures: &[Figure], phases: &[PhaseRow], runs
                 "driver_requests": s.driver_requests,
                 "phase_ns": s.phase_ns.iter().map(|(n, v)| (n.clone(), json!(v)))
                     .collect::<serde_json::Map<String, Value>>(),
+                "order": s.order, "migrated": s.migrated,
+                "normal_free_kb": s.normal_free_kb, "normal_taken_kb": s.normal_taken_kb,
+                "kernel_zones_free_kb": s.kernel_zones_free_kb,
+                "kernel_zones_taken_kb": s.kernel_zones_taken_kb, "stop": s.stop,
             })
         })
         .collect();
@@ -460,11 +645,20 @@ pub fn to_json(samples: &[Sample], figures: &[Figure], phases: &[PhaseRow], runs
         .iter()
         .map(|f| {
             let c = f.c_note.map_or_else(|| side(&f.c), |note| json!(note));
-            json!({
+            let mut v = json!({
                 "name": f.name, "unit": f.unit, "higher_is_better": f.higher_is_better,
                 "c": c, "rust": side(&f.rust), "ratio_rust_over_c": f.ratio(),
                 "p": f.p(),
-            })
+            });
+            if let Some(t) = &f.third {
+                v["columns"] = json!(t.headings);
+                v["third"] = side(&t.values);
+                v["ratio_third_over_c"] = json!(t.ratio(&f.c));
+            }
+            if f.why.iter().any(|w| !w.is_empty()) {
+                v["why"] = json!({ "c": f.why[0], "rust": f.why[1] });
+            }
+            v
         })
         .collect();
     let phases: Vec<Value> = phases
@@ -503,6 +697,8 @@ mod tests {
             c,
             rust,
             c_note: None,
+            third: None,
+            why: [Vec::new(), Vec::new()],
         };
         let slower = f(vec![100.0, 100.0], vec![106.0, 106.0], false);
         assert!((slower.ratio().unwrap_or(0.0) - 1.06).abs() < 1e-9);
@@ -675,6 +871,157 @@ mod tests {
             ([0.5].as_slice(), [1.0].as_slice())
         );
         assert!(f[1].name.ends_with("guest CPU while the pressure is held"));
+    }
+
+    fn parse_all(lines: &[(Driver, &str)]) -> Vec<Sample> {
+        lines
+            .iter()
+            .map(|&(d, l)| crate::bench::parse_sample(l, d, 1).expect("a sample"))
+            .collect()
+    }
+
+    #[test]
+    fn scattered_rows_have_three_columns() {
+        let line = |order: &str, migrated: u32, ms: u32| {
+            format!(
+                "# bench op=scattered order={order} zone=online_movable size=1073741824 \
+                 migrated={migrated} device_ms={ms} cpu_ms=1"
+            )
+        };
+        let (c1, c2) = (
+            line(HIGHEST_FIRST, 80_000, 4000),
+            line(HIGHEST_FIRST, 100_000, 6000),
+        );
+        let ours = line(LEAST_USED_FIRST, 20_000, 2000);
+        let ours_highest = line(HIGHEST_FIRST, 90_000, 5000);
+        let samples = parse_all(&[
+            (Driver::C, &c1),
+            (Driver::C, &c2),
+            (Driver::Rust, &ours),
+            (Driver::Rust, &ours_highest),
+        ]);
+        let figures = figures(&samples, &[], &[], ((0, 0), (0, 0)));
+        let f = figures
+            .iter()
+            .find(|f| f.name == format!("{SCATTERED}: pages migrated (pgmigrate_success)"))
+            .expect("the migrated row");
+        assert_eq!(f.c, [80_000.0, 100_000.0]);
+        assert_eq!(f.rust, [20_000.0]);
+        let third = f.third.as_ref().expect("a third column");
+        assert_eq!(third.values, [90_000.0]);
+        assert_eq!(f.ratio(), Some(20_000.0 / 90_000.0));
+        assert_eq!(third.ratio(&f.c), Some(1.0));
+        let md = markdown(&figures, 5);
+        // Not in the main table: in their own, after it.
+        let (main, own) = md
+            .split_once("Measured in one guest")
+            .expect("their own table");
+        assert!(!main.contains(SCATTERED));
+        assert!(own.contains(
+            "| figure | unit | C, highest first | ours, fewest used first | \
+             ours, highest first (unplug_least_used_first=0) | ours/C | \
+             ours, highest first (unplug_least_used_first=0)/C |"
+        ));
+        assert!(own.contains(&format!(
+            "| {SCATTERED}: pages migrated (pgmigrate_success) | pages | 90000 (80000–100000) | \
+             20000 | 90000 | 0.22 | 1.00 |"
+        )));
+        assert!(own.contains(&format!(
+            "| {SCATTERED}: time (device_ms) | ms | 5000 (4000–6000) | 2000 | 5000 | 0.40 | 1.00 |"
+        )));
+        let json = to_json(&samples, &figures, &[], 1);
+        let row = json["figures"]
+            .as_array()
+            .expect("figures")
+            .iter()
+            .find(|r| r["name"] == format!("{SCATTERED}: time (device_ms)"))
+            .expect("the time row")
+            .clone();
+        assert_eq!(row["third"]["median"], 5000.0);
+        assert_eq!(
+            row["columns"][2],
+            "ours, highest first (unplug_least_used_first=0)"
+        );
+        assert_eq!(json["samples"][2]["order"], LEAST_USED_FIRST);
+        assert_eq!(json["samples"][2]["migrated"], 20_000);
+        // Without scattered samples, no rows and no second table.
+        let plain = markdown(&super::figures(&[], &[], &[], ((0, 0), (0, 0))), 5);
+        assert!(!plain.contains("Measured in one guest"));
+    }
+
+    #[test]
+    fn grow_rows_take_from_zone_normal_and_stop_for_a_reason() {
+        let samples = parse_all(&[
+            (
+                Driver::C,
+                "# bench op=grow zone=online_movable size=17179869184 device_ms=40000 cpu_ms=1 \
+                 normal_free_kb=0 normal_taken_kb=0 kernel_zones_free_kb=800000 \
+                 kernel_zones_taken_kb=266240",
+            ),
+            (
+                Driver::Rust,
+                "# bench op=grow zone=online_movable size=17179869184 device_ms=30000 cpu_ms=1 \
+                 normal_free_kb=0 normal_taken_kb=0 kernel_zones_free_kb=800000 \
+                 kernel_zones_taken_kb=10240",
+            ),
+            (
+                Driver::C,
+                "# bench op=reach zone=online_movable size=47244640256 device_ms=0 cpu_ms=0 stop=add_failed",
+            ),
+            (
+                Driver::Rust,
+                "# bench op=reach zone=online_movable size=68719476736 device_ms=0 cpu_ms=0 stop=region_end",
+            ),
+        ]);
+        let figures = figures(&samples, &[], &[], ((0, 0), (0, 0)));
+        let at = |name: &str| {
+            figures
+                .iter()
+                .find(|f| f.name == name)
+                .unwrap_or_else(|| panic!("no figure {name}"))
+        };
+        let normal = at("ZONE_NORMAL free memory taken by plugging 16 GiB (memmap_on_memory=1)");
+        assert_eq!(
+            (normal.c.as_slice(), normal.unit),
+            ([0.0].as_slice(), "MiB")
+        );
+        // Nothing taken by either: no ratio.
+        assert_eq!(normal.ratio(), None);
+        let kernel = at(
+            "free memory of DMA, DMA32 and Normal taken by plugging 16 GiB (memmap_on_memory=1)",
+        );
+        assert_eq!((kernel.c[0], kernel.rust[0]), (260.0, 10.0));
+        let reach =
+            at("largest size a 1 GiB guest reached (memmap_on_memory=1), and why it stopped");
+        assert_eq!((reach.c[0], reach.rust[0]), (44.0, 64.0));
+        assert!(reach.higher_is_better && !reach.worse(0.05));
+        assert_eq!(
+            reach.why,
+            [
+                vec!["add_failed".to_string()],
+                vec!["region_end".to_string()]
+            ]
+        );
+        let md = markdown(&figures, 5);
+        assert!(md.contains(
+            "| largest size a 1 GiB guest reached (memmap_on_memory=1), and why it stopped | GiB | \
+             44.0, stopped: add_failed | 64.0, stopped: region_end | 1.45 | – |"
+        ));
+        assert!(md.contains(
+            "| free memory of DMA, DMA32 and Normal taken by plugging 16 GiB \
+             (memmap_on_memory=1) | MiB | 260.0 | 10.0 | 0.04 | – |"
+        ));
+        let json = to_json(&samples, &figures, &[], 1);
+        let row = json["figures"]
+            .as_array()
+            .expect("figures")
+            .iter()
+            .find(|r| r["unit"] == "GiB")
+            .expect("the reach row")
+            .clone();
+        assert_eq!(row["why"]["c"][0], "add_failed");
+        assert_eq!(json["samples"][3]["stop"], "region_end");
+        assert_eq!(json["samples"][0]["kernel_zones_taken_kb"], 266_240);
     }
 
     #[test]
