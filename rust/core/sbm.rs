@@ -509,9 +509,13 @@ impl<'a> UnplugPass<'a> {
                 }
                 continue;
             };
-            // The subblocks holding the block's memory map go only after the block.
+            // The subblocks holding the block's memory map go only after the block, and a block
+            // removed meanwhile leaves them to the driver, which counted them with it.
             let kept = sbm.kept(mb);
-            if self.sb_end <= kept {
+            let removed = UNPLUG_ORDER
+                .get(self.order)
+                .is_some_and(|s| s.is_added() && !sbm.state(mb).is_added());
+            if self.sb_end <= kept || removed {
                 self.finish_block(sbm, mb);
                 continue;
             }

@@ -454,3 +454,35 @@ fn a_block_whose_add_failed_is_pending_unplug_until_unplugged() {
     assert_eq!(w.sbm.state(2), MbState::Unused);
     assert_eq!(w.sbm.pending_unplug(), None);
 }
+
+/// As the driver does it: a pass whose removed blocks' map subblocks stay pending until the
+/// pass is over, the pending count subtracted from what is left to unplug.
+#[test]
+fn with_maps_pending_until_the_pass_ends_an_unplug_meets_the_request_exactly() {
+    for left in 0..=MBS * u64::from(SBS) {
+        let mut w = World::with_memmap(1);
+        w.plug(MBS * u64::from(SBS));
+        for mb in 0..MBS {
+            w.sbm.record_online(mb, true);
+        }
+        let mut nb = MBS * u64::from(SBS) - left;
+        let mut pass = w.sbm.unplug_pass(true);
+        while let Some(UnplugStep { range, .. }) = pass.next(&w.sbm, nb) {
+            w.sbm.record_unplugged(range.mb, range.first, range.count);
+            w.set(range.mb, range.first, range.count, false);
+            nb -= u64::from(range.count);
+            if w.sbm.is_emptied(range.mb) {
+                w.sbm.record_removed(range.mb);
+                nb = nb.saturating_sub(u64::from(w.sbm.plugged_in(range.mb)));
+            }
+        }
+        while let Some(r) = w.sbm.pending_unplug() {
+            w.sbm.record_unplugged(r.mb, r.first, r.count);
+            w.set(r.mb, r.first, r.count, false);
+        }
+        let plugged = w.sbm.plugged_subblocks();
+        // A block never holds its map alone, so 1 subblock cannot be left.
+        let want = if left == 1 { 2 } else { left };
+        assert_eq!(plugged, want, "asked to leave {left}, {nb} not unplugged");
+    }
+}

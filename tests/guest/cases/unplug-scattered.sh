@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Case unplug-scattered: a partial unplug of a guest whose free memory is scattered, and how
 # many pages it migrates (pgmigrate_success in /proc/vmstat). 2 GiB plugged (ZONE_MOVABLE),
-# 16 processes each hold an 80 MiB pattern, every other one exits: what is left in use is
-# spread over the blocks. Then the device is asked for 1 GiB.
+# then processes of different sizes fill most of the guest's memory one after the other, and
+# every second one exits: what stays in use (about 620 MiB) is spread over the boot memory
+# and the blocks, with holes of different sizes between. Then the device is asked for 1 GiB.
 #
 # Both drivers: the size is reached, the remaining patterns are intact, and the migrated pages
 # and the time are reported (C visits the blocks highest first). Ours runs the unplug twice,
@@ -15,21 +16,22 @@ BENCH=${ARGS:-}
 rounds=1
 [ "$DRIVER" = rust ] && rounds=2
 tap_plan $((3 + 4 * rounds + (rounds - 1)))
-NPROC=16
-EACH=80
+# MiB per process, three times over (2448 MiB): the odd ones stay, the even ones exit.
+SIZES="24 200 56 136 88 168 40 104 24 200 56 136 88 168 40 104 24 200 56 136 88 168 40 104"
 P=/sys/module/$MODULE/parameters
 migrated() { awk '/^pgmigrate_success / { print $2 }' /proc/vmstat; }
 cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 TICK_MS=$((1000 / $(getconf CLK_TCK 2>/dev/null || echo 100)))
 
-# scatter: starts NPROC processes with EACH MiB each, then ends every other one (its memory
-# is freed at once); the pids of the others are in KEPT.
+# scatter: starts a process per size in SIZES, each after the last holds its memory, then ends
+# every second one (its memory is freed at once); the pids of the others are in KEPT.
 scatter() {
-	local i pids=
+	local i=0 mib pids=
 	KEPT=
 	rm -f /tmp/sc.*
-	for i in $(seq 1 $NPROC); do
-		/bin/memhog $EACH /tmp/sc.$i &
+	for mib in $SIZES; do
+		i=$((i + 1))
+		/bin/memhog "$mib" /tmp/sc.$i &
 		pids="$pids $!"
 		wait_for 60 [ -f /tmp/sc.$i ] || return 1
 	done
@@ -43,6 +45,7 @@ scatter() {
 			KEPT="$KEPT $p"
 		fi
 	done
+	return 0
 }
 
 # kept_intact: each kept process checks its pattern and ends.
@@ -57,7 +60,7 @@ kept_intact() {
 # round ORDER: makes the layout, unplugs to 1 GiB and sets MIGRATED and MS.
 round() {
 	check "$1: plug 2 GiB" resize $((2 * GIB))
-	check "$1: $NPROC processes hold ${EACH} MiB each, every other one exits" scatter
+	check "$1: processes fill the memory one after the other, every second one exits" scatter
 	m0=$(migrated)
 	c0=$(cpu_ticks)
 	check "$1: unplug to 1 GiB" resize $GIB 300
