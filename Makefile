@@ -9,7 +9,7 @@
 #   VMRS_KERNELS=normal          `check` on the normal kernel only (default: normal and debug)
 #   BENCH_RUNS=5                 runs per driver in `make bench`
 #   BENCH_HOLD_S=180             seconds the bench's converge guests hold the pressure (0: none)
-#   BENCH_ONLY=converge          `make bench` boots only its converge guests
+#   BENCH_ONLY=converge          `make bench` boots only these guests: converge, scattered, grow (comma-separated)
 #   SOAK_OPS=1000                operations per driver in `make soak`
 #   VMRS_SEED=N                  the seed of the random cases and of `make soak` (printed by each run)
 
