@@ -597,10 +597,7 @@ impl Controller {
                 st.planner.record_removed(unit);
                 st.budget.gone(span.size);
                 // What held its memory map is left plugged, pending.
-                st.planner
-                    .pending_unplug()
-                    .filter(|p| p.unit() == unit)
-                    .map_or(0, |p| p.span().size / st.planner.plug_unit())
+                st.planner.left_after_removal(unit)
             }
             Err(e) => {
                 drop(st);

@@ -442,6 +442,15 @@ impl<St: Store> Planner<St> {
         }
     }
 
+    /// Plug units still plugged in `unit` after it was removed: those of its memory map, now
+    /// pending ([`Planner::pending_unplug`]).
+    pub fn left_after_removal(&self, unit: u64) -> u64 {
+        match self {
+            Self::Sub(s) if !s.state(unit).is_added() => u64::from(s.plugged_in(unit)),
+            _ => 0,
+        }
+    }
+
     /// Whether `unit` is added with nothing plugged: it goes as soon as it is so.
     pub fn is_emptied(&self, unit: u64) -> bool {
         match self {

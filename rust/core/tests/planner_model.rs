@@ -483,7 +483,13 @@ fn with_the_memory_map_on_each_block_linux_s_ranges_are_whole_blocks_to_the_driv
     });
     assert!(!w.p.may_go_online(0, false));
     assert!(w.p.is_emptied(0));
+    assert_eq!(
+        w.p.left_after_removal(0),
+        0,
+        "added: nothing is left of a removal"
+    );
     w.p.record_removed(0);
+    assert_eq!(w.p.left_after_removal(0), 1, "its map's subblock");
     // Then the map's subblock is unplugged.
     assert_eq!(
         w.p.pending_unplug(),
