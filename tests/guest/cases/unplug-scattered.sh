@@ -61,6 +61,7 @@ kept_intact() {
 round() {
 	check "$1: plug 2 GiB" resize $((2 * GIB))
 	check "$1: processes fill the memory one after the other, every second one exits" scatter
+	diag "$1: free after the layout: ZONE_MOVABLE $(zone_free_kb Movable) kB, ZONE_DMA32 $(zone_free_kb DMA32) kB"
 	m0=$(migrated)
 	c0=$(cpu_ticks)
 	check "$1: unplug to 1 GiB" resize $GIB 300
