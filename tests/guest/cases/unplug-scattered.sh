@@ -15,7 +15,7 @@
 BENCH=${ARGS:-}
 rounds=1
 [ "$DRIVER" = rust ] && rounds=2
-tap_plan $((3 + 4 * rounds + (rounds - 1)))
+tap_plan $((4 + 4 * rounds + (rounds - 1)))
 # MiB per process, three times over (2448 MiB): the odd ones stay, the even ones exit.
 SIZES="24 200 56 136 88 168 40 104 24 200 56 136 88 168 40 104 24 200 56 136 88 168 40 104"
 P=/sys/module/$MODULE/parameters
@@ -73,6 +73,8 @@ round() {
 	check "$1: the kept patterns are intact" kept_intact
 }
 
+check "the kernel counts migrated pages (pgmigrate_success in /proc/vmstat)" \
+	grep -q '^pgmigrate_success ' /proc/vmstat
 check "load $MODULE" load_driver
 bind_or_bail
 if [ "$DRIVER" = rust ]; then
