@@ -11,8 +11,9 @@
 # 4 GiB, in DMA32, and ZONE_NORMAL is empty). Then the guest grows in 4 GiB steps while each
 # step reaches its size, up to the region's end, and prints "# bench op=reach ... size=BYTES
 # stop=REASON": the largest size the device reached, and why growing stopped: region_end, a
-# step that timed out (timeout), the OOM killer (oom) or the driver logging that adding memory
-# failed (add_failed). Growing stopping is the measurement, not a failure: the TAP points only
+# step that timed out (timeout), the OOM killer (oom), the driver logging that adding memory
+# failed (add_failed), or the kernel zones' free memory below what the next step's memory map
+# and their watermarks need (low_memory; past it the OOM killer would end this script too). Growing stopping is the measurement, not a failure: the TAP points only
 # check that the guest is set up and that the growth was measured. An unplug to 0 is tried at
 # the end but not required.
 . /tests/lib.sh
@@ -25,6 +26,8 @@ STEP=$((4 * GIB))
 FIRST_S=900
 STEP_S=300
 UNPLUG_S=300
+# Growing stops when the kernel zones have less free memory than this (MiB).
+LOW_MIB=96
 zone=$(sed -n 's/.*memhp_default_state=\([a-z_]*\).*/\1/p' /proc/cmdline)
 cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 TICK_MS=$((1000 / $(getconf CLK_TCK 2>/dev/null || echo 100)))
@@ -97,6 +100,13 @@ if grow_to $FIRST $FIRST_S; then
 	while [ -z "$STOP" ]; do
 		if [ $target -ge $REGION ]; then
 			STOP=region_end
+			break
+		fi
+		# Below this the next step's memory map, when it comes from the kernel zones (64 MiB),
+		# and their watermarks (about 22 MiB here) leave no room, and the OOM killer ends the
+		# guest, this script with it (C's guest, in a first run, at 54 GiB).
+		if [ "$(kernel_zones_free_kb)" -lt $((LOW_MIB * 1024)) ]; then
+			STOP=low_memory
 			break
 		fi
 		target=$((target + STEP))

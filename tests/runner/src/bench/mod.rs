@@ -73,7 +73,7 @@ pub const LEAST_USED_FIRST: &str = "least-used-first";
 pub const HIGHEST_FIRST: &str = "highest-first";
 /// Why a growing guest stopped (`bench-grow.sh`): the region was all plugged, a resize timed
 /// out, the OOM killer ran, or the driver logged that adding memory failed.
-pub const STOPS: [&str; 4] = ["region_end", "timeout", "oom", "add_failed"];
+pub const STOPS: [&str; 5] = ["region_end", "low_memory", "timeout", "oom", "add_failed"];
 
 /// Parses one console line; `None` for any other line.
 pub fn parse_sample(line: &str, driver: Driver, run: usize) -> Option<Sample> {
