@@ -169,6 +169,16 @@ zone_free_kb() {
 		END { print s * 4 }' /proc/zoneinfo
 }
 
+# kernel_zones_free_kb: free memory of the zones the kernel allocates from (DMA, DMA32 and
+# Normal: all but ZONE_MOVABLE), where a hot-added block's memory map comes from unless it is
+# on the block itself.
+kernel_zones_free_kb() {
+	echo $(($(zone_free_kb DMA) + $(zone_free_kb DMA32) + $(zone_free_kb Normal)))
+}
+# cpu_ticks: the busy CPU time of the whole guest so far, in ticks of TICK_MS milliseconds.
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+TICK_MS=$((1000 / $(getconf CLK_TCK 2>/dev/null || echo 100)))
+
 # driver_count: the plugged size our driver last logged ("plugged 0x... (requested 0x...)").
 driver_count() {
 	last=$(dmesg | sed -n 's/.*virtio_mem_rs virtio[0-9]*: plugged \(0x[0-9a-f]*\) .*/\1/p' | tail -n 1)

@@ -376,16 +376,21 @@ fn membership_follows_the_mode_unit() {
     assert_eq!(forced.membership(base + 3 * MB, MB), Membership::Unit(3));
 }
 
-#[test]
-fn big_blocks_go_offline_first_then_movable_then_kernel() {
+/// Four big blocks plugged: 0 in a kernel zone, 1 movable, 2 offline, 3 movable.
+fn big_blocks_in_every_zone() -> World {
     let [_, bbm, _] = planners();
     let mut w = World::new(bbm);
     w.plug(4);
-    // Big block 0 in a kernel zone, 1 movable, 2 offline, 3 movable.
     w.online_mb(0, false);
     w.online_mb(2, true);
     w.online_mb(6, true);
     w.online_mb(7, true);
+    w
+}
+
+#[test]
+fn big_blocks_go_offline_first_then_movable_then_kernel() {
+    let mut w = big_blocks_in_every_zone();
     let mut pass = w.p.unplug_pass(true);
     let mut order = Vec::new();
     while let Some(step) = pass.next(&w.p, 4) {
@@ -398,14 +403,7 @@ fn big_blocks_go_offline_first_then_movable_then_kernel() {
 
 #[test]
 fn a_ranked_pass_takes_online_big_blocks_fewest_used_first() {
-    let [_, bbm, _] = planners();
-    let mut w = World::new(bbm);
-    w.plug(4);
-    // As above: big block 0 in a kernel zone, 1 movable, 2 offline, 3 movable.
-    w.online_mb(0, false);
-    w.online_mb(2, true);
-    w.online_mb(6, true);
-    w.online_mb(7, true);
+    let w = big_blocks_in_every_zone();
     let used = [5, 0, 0, 9];
     let mut pass = w.p.unplug_pass(true).ranked(UsedBytes::new(&used));
     let mut order = Vec::new();

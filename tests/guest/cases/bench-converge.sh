@@ -11,8 +11,6 @@ tap_plan 7
 HOLD_S=${ARGS:-180}
 GOAL=$((512 * MIB))
 zone=$(sed -n 's/.*memhp_default_state=\([a-z_]*\).*/\1/p' /proc/cmdline)
-cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-TICK_MS=$((1000 / $(getconf CLK_TCK 2>/dev/null || echo 100)))
 
 check "load $MODULE" load_driver
 bind_or_bail

@@ -29,8 +29,6 @@ UNPLUG_S=300
 # Growing stops when the kernel zones have less free memory than this (MiB).
 LOW_MIB=96
 zone=$(sed -n 's/.*memhp_default_state=\([a-z_]*\).*/\1/p' /proc/cmdline)
-cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-TICK_MS=$((1000 / $(getconf CLK_TCK 2>/dev/null || echo 100)))
 
 if [ $REGION -lt $FIRST ]; then
 	echo "Bail out! the region (vmrs.args=$ARGS GiB) must be 16 GiB or more"
@@ -51,9 +49,6 @@ done
 oom_count() { dmesg | grep -c "Out of memory"; }
 # C: "adding memory failed: -12"; ours: "adding memory at 0x... failed: ENOMEM".
 add_failures() { dmesg | grep -cE "$MODULE virtio[0-9]+: adding memory (at 0x[0-9a-f]+ )?failed"; }
-kernel_zones_free_kb() {
-	echo $(($(zone_free_kb DMA) + $(zone_free_kb DMA32) + $(zone_free_kb Normal)))
-}
 
 check "the kernel puts hot-added memory's map on it when asked" \
 	grep -qx Y /sys/module/memory_hotplug/parameters/memmap_on_memory

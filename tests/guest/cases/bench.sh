@@ -35,8 +35,6 @@ DEADLINE=60
 zone=$(sed -n 's/.*memhp_default_state=\([a-z_]*\).*/\1/p' /proc/cmdline)
 
 # Busy CPU time of the whole guest in USER_HZ ticks (user nice system irq softirq steal).
-cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-TICK_MS=$((1000 / $(getconf CLK_TCK 2>/dev/null || echo 100)))
 
 # The device's debugfs directory of our driver; empty for the C driver, which has none.
 DFS=

@@ -20,8 +20,6 @@ tap_plan $((4 + 4 * rounds + (rounds - 1)))
 SIZES="24 200 56 136 88 168 40 104 24 200 56 136 88 168 40 104 24 200 56 136 88 168 40 104"
 P=/sys/module/$MODULE/parameters
 migrated() { awk '/^pgmigrate_success / { print $2 }' /proc/vmstat; }
-cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-TICK_MS=$((1000 / $(getconf CLK_TCK 2>/dev/null || echo 100)))
 
 # scatter: starts a process per size in SIZES, each after the last holds its memory, then ends
 # every second one (its memory is freed at once); the pids of the others are in KEPT.
