@@ -21,9 +21,21 @@ unset MEMHOG_PIN
 resize $GOAL 20 || true
 diag "after the first attempt: device size $((DEV_SIZE / MIB)) MiB"
 check "the request cannot be met while the pattern is held" [ "$DEV_SIZE" -gt $GOAL ]
+# Where the held time's CPU went: user, system and irq ticks, and ours' own counts.
+cpu_split() { awk '/^cpu / { print "user " $2 + $3 " system " $4 " irq " $7 + $8 }' /proc/stat; }
+ours_counts() {
+	[ "$DRIVER" = rust ] || return 0
+	D=$(ls -d /sys/kernel/debug/"$MODULE"/virtio* | head -n 1)
+	diag "$1: alloc_contig_range $(tr '\n' ' ' <"$D/alloc_contig_range")retries $(cat "$D/retries")"
+	diag "$1: phase_ns $(tr '\n' ' ' <"$D/phase_ns")"
+}
+diag "hold starts: cpu $(cpu_split)"
+ours_counts "hold starts"
 c0=$(cpu_ticks)
 sleep "$HOLD_S"
 cpu_ms=$((($(cpu_ticks) - c0) * TICK_MS))
+diag "hold ends: cpu $(cpu_split)"
+ours_counts "hold ends"
 still=$(device_size)
 kill -KILL "$HOG"
 wait "$HOG" 2>/dev/null
