@@ -423,6 +423,7 @@ where
             sb_end: 0,
             cap: u32::MAX,
             offered: None,
+            busy_singles: 0,
             limit: if unplug_online {
                 UNPLUG_ORDER.len()
             } else {
@@ -442,6 +443,14 @@ where
 /// driver falls back from the whole block to single subblocks at once: that unplugs the same
 /// subblocks with one request and one allocation per subblock, where a busy subblock here
 /// costs about two per halving level and the free ones share requests.
+///
+/// Halving pays where busy subblocks are few. Where they are many (pinned memory everywhere),
+/// it tries every subblock at every level, about twice C's allocations, and each failed
+/// `alloc_contig_range()` costs as much as a successful one: `make bench` measured twice C's
+/// guest CPU per attempt. So after [`DENSE_AFTER`] busy single subblocks in a block, the rest
+/// of it is offered one subblock at a time, as C does: at most `2 * (log2(sbs_per_mb) - 1)`
+/// allocations more than C per block, whatever is busy (one failed chunk per level on the way
+/// to each of the two busy subblocks).
 #[derive(Clone, Debug)]
 pub struct UnplugPass<'a> {
     order: usize,
@@ -453,6 +462,8 @@ pub struct UnplugPass<'a> {
     cap: u32,
     /// The last online chunk offered: if it is still plugged at the next call, it was busy.
     offered: Option<SbRange>,
+    /// Busy single subblocks of the current block so far.
+    busy_singles: u32,
     limit: usize,
     /// The order of the online blocks of one state.
     used: UsedBytes<'a>,
@@ -490,9 +501,13 @@ impl<'a> UnplugPass<'a> {
         B: DerefMut<Target = [u64]>,
     {
         if let Some(prev) = self.offered.take() {
-            if prev.count > 1 && sbm.all(prev.mb, prev.first, prev.count, true) {
+            let busy = sbm.all(prev.mb, prev.first, prev.count, true);
+            if busy && prev.count > 1 {
                 self.cap = prev.count / 2;
             } else {
+                if busy {
+                    self.busy_singles += 1;
+                }
                 self.done_down_to(prev.first);
             }
         }
@@ -596,13 +611,19 @@ impl<'a> UnplugPass<'a> {
     fn start_block(&mut self, mb: u64, per_mb: u32) {
         self.mb = Some(mb);
         self.offered = None;
+        self.busy_singles = 0;
         self.done_down_to(per_mb);
     }
 
-    /// Marks the subblocks of the current block from `sb` up as done.
+    /// Marks the subblocks of the current block from `sb` up as done. What is left of a block
+    /// with many busy subblocks goes one subblock at a time.
     fn done_down_to(&mut self, sb: u32) {
         self.sb_end = sb;
-        self.cap = u32::MAX;
+        self.cap = if self.busy_singles >= DENSE_AFTER {
+            1
+        } else {
+            u32::MAX
+        };
     }
 
     /// Moves past block `mb`: to the next block in the same state in the pass's order, found
@@ -621,6 +642,11 @@ impl<'a> UnplugPass<'a> {
         }
     }
 }
+
+/// After this many busy single subblocks in a block, the rest of it is offered one subblock
+/// at a time ([`UnplugPass`]). Halving finds one busy subblock in about `log2(sbs_per_mb)`
+/// failed allocations and saves many; a second says the block may be busy in many places.
+pub const DENSE_AFTER: u32 = 2;
 
 /// The largest power of two at most `n` (`n` > 0).
 fn prev_power_of_two(n: u32) -> u32 {

@@ -417,6 +417,60 @@ fn a_busy_subblock_is_isolated_by_halving() {
 }
 
 #[test]
+fn a_block_busy_everywhere_goes_one_subblock_at_a_time_after_the_second() {
+    // Halving down to the first busy subblock, one more, then one by one as C: 11
+    // allocations where C makes 9 (the whole block, then each of the eight).
+    let all: Vec<u32> = (0..SBS).collect();
+    let offers = offers_with_busy(&all, 100);
+    assert_eq!(
+        offers,
+        [
+            (0, 8, false),
+            (4, 4, false),
+            (6, 2, false),
+            (7, 1, false),
+            (6, 1, false),
+            (5, 1, false),
+            (4, 1, false),
+            (3, 1, false),
+            (2, 1, false),
+            (1, 1, false),
+            (0, 1, false)
+        ]
+    );
+}
+
+#[test]
+fn any_busy_subblocks_cost_at_most_a_few_allocations_more_than_c() {
+    // Every set of busy subblocks of a block: the same subblocks go as with C's order (the
+    // whole block, then each subblock from the top), with at most 2 * (log2(SBS) - 1) more
+    // allocations (each offer of online memory is one `alloc_contig_range()`): one failed
+    // chunk per halving level on the way to each of the two busy subblocks halving looks for.
+    let levels = SBS.trailing_zeros() as usize;
+    let mut worst = 0;
+    for set in 0u32..(1 << SBS) {
+        let busy: Vec<u32> = (0..SBS).filter(|sb| set & (1 << sb) != 0).collect();
+        let offers = offers_with_busy(&busy, 100);
+        let taken: BTreeSet<u32> = offers
+            .iter()
+            .filter(|o| o.2)
+            .flat_map(|&(first, count, _)| first..first + count)
+            .collect();
+        let free: BTreeSet<u32> = (0..SBS).filter(|sb| !busy.contains(sb)).collect();
+        assert_eq!(taken, free, "busy {busy:?}");
+        let c = if busy.is_empty() { 1 } else { 1 + SBS as usize };
+        assert!(
+            offers.len() <= c + 2 * (levels - 1),
+            "busy {busy:?}: {} offers, C {c}",
+            offers.len()
+        );
+        worst = worst.max(offers.len() as isize - c as isize);
+    }
+    // Halving costs something somewhere: the bound is not met by never halving.
+    assert!(worst > 0, "worst {worst}");
+}
+
+#[test]
 fn a_partial_unplug_of_an_online_block_takes_the_top_subblocks() {
     // Three of eight: the same subblocks as one by one from the top, in two requests.
     assert_eq!(offers_with_busy(&[], 3), [(6, 2, true), (5, 1, true)]);
