@@ -219,6 +219,16 @@ pub const CASES: &[Case] = &[
             "an unplug stopped by pinned memory reaches the request once it is freed: ours within 5 s",
         )
     },
+    // What keeps ZONE_NORMAL memory plugged after an unplug to 0, page by page.
+    Case {
+        boot_mem: 2 * GIB,
+        online: "online_kernel",
+        cmdline: &["memory_hotplug.memmap_on_memory=1"],
+        ..case(
+            "unplug-kernel-leftover",
+            "ZONE_NORMAL, unplug to 0: every subblock left plugged holds unmovable kernel pages (or its block's memory map)",
+        )
+    },
     // 2 GiB of boot memory, so that what can be unplugged has somewhere to go.
     Case {
         boot_mem: 2 * GIB,
