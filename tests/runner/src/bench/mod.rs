@@ -6,6 +6,7 @@
 
 pub mod permutation;
 pub mod plot;
+pub mod plot_first_run;
 pub mod report;
 
 use std::path::Path;

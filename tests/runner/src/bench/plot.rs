@@ -1,12 +1,17 @@
 //! The bench plot: device time against size, plug and unplug, for both drivers (SVG), in Sub
 //! Block Mode (the Big Block Mode rows are in the table only), each point the median with its
-//! spread (min–max) as an error bar; and, when the run converged after pressure, a panel with
-//! the time from the memory freed to the requested size per zone and driver.
+//! spread (min–max) as an error bar; and below it, each only when its guests ran (the first
+//! run's): the time from the memory freed to the requested size after pressure, per zone and
+//! driver; the pages the partial unplug with scattered use migrated, a bar per driver and order;
+//! and the largest size a 1 GiB guest grew to, a bar per driver with why it stopped, next to
+//! what plugging its first 16 GiB took of the kernel zones' free memory (those two panels in
+//! `plot_first_run.rs`).
 
 use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::bench::plot_first_run;
 use crate::bench::report::summary;
 use crate::bench::{Sample, SBM};
 use crate::check::cases::{Driver, GIB};
@@ -48,10 +53,19 @@ pub fn draw(path: &Path, samples: &[Sample], sizes_gib: &[u64]) -> Result<(), St
         .fold(1.0, f64::max);
     let err = |e: &dyn std::fmt::Display| e.to_string();
     let converge = converge_points(samples);
-    let height = if converge.is_empty() { 500 } else { 850 };
+    let first_run = plot_first_run::panels(samples);
+    let below = usize::from(!converge.is_empty()) + first_run.len();
+    let height = 500 + 350 * below as u32;
     let root = SVGBackend::new(path, (800, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(&e))?;
     let (top, bottom) = root.split_vertically(500);
+    // split_evenly() divides by the number of rows.
+    let mut rows = if below == 0 {
+        Vec::new()
+    } else {
+        bottom.split_evenly((below, 1))
+    }
+    .into_iter();
     let mut chart = ChartBuilder::on(&top)
         .caption(
             "virtio-mem: device time to reach the requested size (median, min-max; TCG)",
@@ -93,7 +107,12 @@ pub fn draw(path: &Path, samples: &[Sample], sizes_gib: &[u64]) -> Result<(), St
         .draw()
         .map_err(|e| err(&e))?;
     if !converge.is_empty() {
-        draw_converge(&bottom, &converge).map_err(|e| err(&e))?;
+        if let Some(row) = rows.next() {
+            draw_converge(&row, &converge).map_err(|e| err(&e))?;
+        }
+    }
+    for (charts, row) in first_run.iter().zip(rows) {
+        plot_first_run::draw_panel(&row, charts).map_err(|e| err(&e))?;
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())

@@ -340,8 +340,8 @@ fn converge_figures(samples: &[Sample]) -> Vec<Figure> {
 /// What a figure takes of a sample, if anything.
 type PickValue = fn(&Sample) -> Option<f64>;
 
-/// The label of the scattered rows.
-const SCATTERED: &str = "partial unplug with scattered use (2 GiB -> 1 GiB)";
+/// The label of the scattered rows (and of the plot's panel).
+pub const SCATTERED: &str = "partial unplug with scattered use (2 GiB -> 1 GiB)";
 
 /// The partial unplug with scattered use: pages migrated and time, C (highest first) against
 /// ours (fewest used first), with ours highest first (`unplug_least_used_first=0`) in the
