@@ -6,7 +6,7 @@
 
 use crate::controller::{Controller, ControllerWork, KernelStore, Refused, State};
 use crate::params;
-use crate::policy::free_watch::{watched_units, Tick};
+use crate::policy::free_watch::{watched_units, Tick, Wake};
 use crate::policy::planner::{Planner, Span, Step};
 use crate::policy::run_state::{AfterRun, Lifecycle, Parked, Run, RunEnd};
 use crate::policy::stats::Phase;
@@ -45,14 +45,10 @@ const LATER: Stop = Stop::End(RunEnd::Later);
 const BUSY: Stop = Stop::End(RunEnd::Busy);
 const BROKEN: Stop = Stop::End(RunEnd::Broken);
 
-/// How many times `alloc_contig_range()` is tried on ZONE_MOVABLE before memory counts as
-/// busy: the zone promises movability, so transient failures (pinned or per-cpu pages) are
-/// worth another try, as in the C driver.
-const MOVABLE_ALLOC_TRIES: u32 = 5;
-
 impl OwnedWorkItem for Controller {
     fn run(work: &ControllerWork) {
         let c: &Controller = work;
+        let mut wake = Wake::Request;
         {
             let mut st = c.state.lock();
             // A wake-up of a run that waits for memory in use, not brought by a config change
@@ -69,15 +65,17 @@ impl OwnedWorkItem for Controller {
                     work.run_after(u32::try_from(ms).unwrap_or(u32::MAX));
                     return;
                 }
+                wake = tick.wake().unwrap_or(Wake::Request);
             }
             if !st.run.start_run() {
                 return;
             }
         }
         let end = c.timed(Phase::Run, || loop {
-            match c.run_once() {
+            match c.run_once(wake) {
                 Ok(()) => break RunEnd::Reached,
-                Err(Stop::Restart) => continue,
+                // A new request: tried in full.
+                Err(Stop::Restart) => wake = Wake::Request,
                 Err(Stop::End(end)) => break end,
             }
         });
@@ -153,8 +151,8 @@ impl Controller {
         }
     }
 
-    /// One pass toward the requested size.
-    fn run_once(&self) -> Result<(), Stop> {
+    /// One pass toward the requested size; `wake` is what started the run.
+    fn run_once(&self, wake: Wake) -> Result<(), Stop> {
         self.config_changed.store(false, Ordering::Relaxed);
         let cfg = self.read_config().map_err(|_| Stop::End(RunEnd::Gone))?;
         let (lifecycle, before) = {
@@ -198,7 +196,7 @@ impl Controller {
                 };
                 match goal {
                     Target::Plug(n) => self.plug(n),
-                    Target::Unplug(n) => self.unplug(n),
+                    Target::Unplug(n) => self.unplug(n, wake.movable_alloc_tries()),
                     Target::Reached => Ok(()),
                 }
             });
@@ -318,7 +316,8 @@ impl Controller {
     }
 
     /// Unplugs `nb` plug units in the planner's order; busy memory is skipped for this run.
-    fn unplug(&self, mut nb: u64) -> Result<(), Stop> {
+    /// ZONE_MOVABLE memory is tried `movable_tries` times before it counts as busy.
+    fn unplug(&self, mut nb: u64, movable_tries: u32) -> Result<(), Stop> {
         let online = params::unplug_online();
         let used = if online && params::unplug_least_used_first() {
             self.timed(Phase::Rank, || self.used_bytes())
@@ -345,7 +344,9 @@ impl Controller {
             }
             let units = step.span().size / st.planner.plug_unit();
             let done = match step {
-                Step::RemoveThenUnplug { unit, span } => self.remove_then_unplug(st, unit, span)?,
+                Step::RemoveThenUnplug { unit, span } => {
+                    self.remove_then_unplug(st, unit, span, movable_tries)?
+                }
                 Step::Unplug { span, .. } => {
                     self.request_ack(Request::Unplug(self.blocks(span)?))?;
                     st.planner.record_unplugged(span);
@@ -353,7 +354,7 @@ impl Controller {
                     true
                 }
                 Step::TakeThenUnplug { span, .. } => {
-                    let taken = self.take(span)?;
+                    let taken = self.take(span, movable_tries)?;
                     if taken {
                         self.unplug_taken(&mut st, span)?;
                         nb = nb.saturating_sub(self.remove_if_emptied(st, unit));
@@ -447,6 +448,7 @@ impl Controller {
         mut st: Guard<'_, State, MutexBackend>,
         unit: u64,
         span: Span,
+        movable_tries: u32,
     ) -> Result<bool, Stop> {
         let part = st.planner.region().mb_size;
         // From now on only the driver on- or offlines it, and what it onlines stays out of
@@ -456,7 +458,7 @@ impl Controller {
         while addr < span.end() {
             let piece = Span { addr, size: part };
             if st.planner.is_online(addr) {
-                match self.take(piece) {
+                match self.take(piece, movable_tries) {
                     Ok(true) => {}
                     taken => {
                         let taken_so_far = Span {
@@ -511,11 +513,12 @@ impl Controller {
     }
 
     /// Takes the pages of online `span` out of use: allocated, then fake-offline. `false`
-    /// when they are busy (unmovable or pinned pages).
-    fn take(&self, span: Span) -> Result<bool, Stop> {
+    /// when they are busy (unmovable or pinned pages): after `movable_tries` tries in
+    /// ZONE_MOVABLE ([`Wake::movable_alloc_tries`]), after one elsewhere, as in the C driver.
+    fn take(&self, span: Span, movable_tries: u32) -> Result<bool, Stop> {
         let pfns = self.pfns(span).map_err(|_| BROKEN)?;
         let tries = match zone_is_movable(pfns.start()) {
-            Ok(true) => MOVABLE_ALLOC_TRIES,
+            Ok(true) => movable_tries,
             _ => 1,
         };
         for _ in 0..tries {

@@ -130,6 +130,46 @@ impl Watch {
     }
 }
 
+/// What started a run, for how hard it tries busy memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// A config change, a notification or the first run: something new to do.
+    Request,
+    /// The watch saw memory freed ([`Tick::Attempt`]).
+    Freed,
+    /// The retry timer's time was up and the watch had seen nothing freed
+    /// ([`Tick::TimerDue`]).
+    Timer,
+}
+
+impl Wake {
+    /// How many times `alloc_contig_range()` is tried on one range of ZONE_MOVABLE memory
+    /// before it counts as busy. The zone promises movability, so a failure may be a page
+    /// that is busy for a moment (on a per-CPU list, being migrated), worth C's five tries.
+    /// A run the timer brought with nothing freed finds the memory as busy as the last run
+    /// left it: one try each, because a failed try costs as much as a successful one (every
+    /// pinned page is unmapped and mapped again up to 50 times), and under sustained pressure
+    /// these runs are all the guest spends. Memory freed meanwhile brings a [`Wake::Freed`]
+    /// run with five.
+    pub fn movable_alloc_tries(self) -> u32 {
+        match self {
+            Wake::Request | Wake::Freed => 5,
+            Wake::Timer => 1,
+        }
+    }
+}
+
+impl Tick {
+    /// The run this tick starts; `None` when it says to wait.
+    pub fn wake(self) -> Option<Wake> {
+        match self {
+            Tick::Attempt => Some(Wake::Freed),
+            Tick::TimerDue => Some(Wake::Timer),
+            Tick::Wait(_) => None,
+        }
+    }
+}
+
 /// The two places whose zones the watch reads: the highest online unit, where the unplug
 /// pass starts, and the lowest, where it ends (another zone when the units were onlined to
 /// different ones). `None` with no unit online. `is_online(unit)` says whether `unit` is.
@@ -166,6 +206,22 @@ mod tests {
         assert_eq!(waits, 2);
         w.stop();
         assert_eq!(w.tick(|| panic!("no watch, no read")), Tick::TimerDue);
+    }
+
+    #[test]
+    fn only_a_blind_timer_run_tries_once() {
+        assert_eq!(Wake::Request.movable_alloc_tries(), 5);
+        assert_eq!(Wake::Freed.movable_alloc_tries(), 5);
+        assert_eq!(Wake::Timer.movable_alloc_tries(), 1);
+        // The watch of a run parked on busy memory: freed memory brings a thorough run, the
+        // timer with nothing freed a cheap one.
+        let mut w = Watch::default();
+        w.busy(100, 512, || 3_000);
+        assert_eq!(w.tick(|| 100).wake(), None);
+        assert_eq!(w.tick(|| 100).wake(), None);
+        assert_eq!(w.tick(|| 100).wake(), Some(Wake::Timer));
+        w.busy(100, 512, || 3_000);
+        assert_eq!(w.tick(|| 612).wake(), Some(Wake::Freed));
     }
 
     #[test]
