@@ -9,7 +9,7 @@
 # migration moves. The kernel groups unmovable allocations into a few pageblocks (2 MiB, a
 # subblock) to keep the rest movable, which is why what stays is a subblock or two.
 . /tests/lib.sh
-tap_plan 6
+tap_plan 7
 PLUG=$((2 * GIB))
 
 check "load $MODULE" load_driver
@@ -28,7 +28,8 @@ diag "after an unplug to 0: $((DEV_SIZE / MIB)) MiB plugged ($RESIZE_MS ms)"
 classify() {
 	dd if=/proc/kpageflags bs=8 skip="$1" count=32768 2>/dev/null | od -A n -t u8 -v -w8 |
 		awk '
-		function bit(f, b) { return int(f / 2 ^ b) % 2 }
+		# Bits by halving: busybox awk in the guest has no pow().
+		function bit(f, b,  i) { for (i = 0; i < b; i++) f = int(f / 2); return f - 2 * int(f / 2) }
 		{
 			sb = int((NR - 1) / 512); f = $1
 			if (bit(f, 23)) kind = "offline"
@@ -59,6 +60,7 @@ for b in /sys/devices/system/memory/memory*; do
 	# Boot memory ends at 2 GiB (block 16); hot-added memory starts at 4 GiB.
 	[ "$mb" -ge 32 ] || continue
 	while read -r sb kinds; do
+		[ -n "$sb" ] || continue
 		diag "left plugged: block $mb subblock $sb: $kinds"
 		case " $kinds" in
 		*" map=512"*) maps=$((maps + 1)) ;;
