@@ -169,7 +169,8 @@ impl Managed {
                 ));
             } else {
                 dev.info(fmt!(
-                    "memory map in boot memory: the kernel offers it on the added memory, but                      Big Block Mode takes whole blocks out of use"
+                    "memory map in online memory: the kernel offers it on the added memory, but Big \
+                     Block Mode takes whole blocks out of use, the map's pages with them"
                 ));
             }
         }
